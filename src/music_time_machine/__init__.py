@@ -1,0 +1,1 @@
+"""Music Time Machine: keep your Spotify listening history for years and travel through it."""

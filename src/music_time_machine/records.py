@@ -1,0 +1,54 @@
+"""The normalised play record that every source (exports, the API, the generator) produces.
+
+Every importer turns what it reads into `PlayRecord`s; `history.store_plays` is the one place
+that turns them into rows. Keeping this a plain frozen dataclass means parsers stay pure
+functions that can be tested (and fuzzed) without a database.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+SOURCES = ("extended", "account", "api")
+KINDS = ("music", "podcast", "audiobook")
+
+
+@dataclass(frozen=True, slots=True)
+class PlayRecord:
+    """One play as read from a source, before it is matched to stored tracks and artists."""
+
+    ended_at: int  # UTC, Unix seconds, when the stream ended (Spotify's `ts` / `endTime`)
+    ms_played: int
+    artist_name: str  # podcast: the show; audiobook: the book
+    track_name: str  # podcast: the episode; audiobook: the chapter
+    source: str  # one of SOURCES
+    kind: str = "music"  # one of KINDS
+    album_name: str | None = None
+    spotify_uri: str | None = None  # spotify:track:…, spotify:episode:…, …; None when unknown
+    skipped: bool | None = None
+    shuffle: bool | None = None
+    offline: bool | None = None
+    incognito: bool | None = None
+    reason_start: str | None = None
+    reason_end: str | None = None
+    platform: str | None = None
+    # Personal fields: kept only when the user opts in (SPEC §3.2).
+    conn_country: str | None = None
+    ip_addr: str | None = None
+    user_agent: str | None = None
+    username: str | None = None
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def name_key(name: str) -> str:
+    """The identity key of an artist or track name: Unicode-normalised, case-folded, spaces folded.
+
+    Two spellings that differ only in case, width or spacing ("ＡＢＢＡ", "abba ") are one
+    artist; anything else (accents, punctuation, "feat." parts) is kept, because folding it
+    merges different songs more often than it joins the same one.
+    """
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
