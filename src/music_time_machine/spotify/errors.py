@@ -141,7 +141,7 @@ def _classify_response(response: requests.Response) -> SpotifyError:
 
 def _classify_token_error(status: int, code: str) -> SpotifyError:
     if status >= 500:
-        return TransientError("Spotify's sign-in service is having trouble right now.", status=status)
+        return TransientError("Spotify's sign-in service is having trouble.", status=status)
     if code == "invalid_grant":
         # Expired (6 months after sign-in), revoked or already-used refresh token, or a stale code.
         return AuthorizationError(

@@ -33,7 +33,7 @@ DEFAULT_TIMEOUT = (5, 20)  # (connect, read) seconds
 
 @dataclass(frozen=True)
 class TokenSet:
-    """The tokens of one signed-in user; the tokens are left out of `repr` so logs never hold them."""
+    """One user's tokens; they are left out of `repr` so that logs never hold them."""
 
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)

@@ -274,7 +274,9 @@ def test_replace_items_with_nothing_empties_the_playlist(sleep):
 def test_401_refreshes_once_then_succeeds_with_the_new_token(sleep):
     responses.get(f"{API}/v1/me", status=401, json={"error": {"status": 401, "message": "expired"}})
     responses.get(
-        f"{API}/v1/me", json={"id": "u1"}, match=[matchers.header_matcher({"Authorization": "Bearer AT2"})]
+        f"{API}/v1/me",
+        json={"id": "u1"},
+        match=[matchers.header_matcher({"Authorization": "Bearer AT2"})],
     )
     refreshes = []
     client = make_client(sleep, on_unauthorized=lambda: refreshes.append(1) or "AT2")
@@ -306,7 +308,11 @@ def test_401_without_a_way_to_refresh_means_reconnect(sleep):
 
 @responses.activate
 def test_403_is_raised_without_refresh_or_retry(sleep):
-    responses.get(f"{API}/v1/me", status=403, json={"error": {"status": 403, "message": "User not registered"}})
+    responses.get(
+        f"{API}/v1/me",
+        status=403,
+        json={"error": {"status": 403, "message": "User not registered"}},
+    )
     refreshes = []
     client = make_client(sleep, on_unauthorized=lambda: refreshes.append(1) or "AT2")
     with pytest.raises(AuthorizationError) as caught:
@@ -335,7 +341,9 @@ def test_server_errors_are_tried_three_times_with_growing_waits(sleep, status):
     assert sleep.waits[0] < sleep.waits[1]
 
 
-@pytest.mark.parametrize("failure", [requests.ReadTimeout("slow"), requests.ConnectionError("reset")])
+@pytest.mark.parametrize(
+    "failure", [requests.ReadTimeout("slow"), requests.ConnectionError("reset")]
+)
 @responses.activate
 def test_network_failure_then_success_is_retried(sleep, failure):
     responses.get(f"{API}/v1/me", body=failure)

@@ -139,7 +139,12 @@ def test_token_endpoint_timeout_is_transient_and_not_retried():
 
 @pytest.mark.parametrize(
     "body",
-    ["{not json", '{"token_type": "Bearer"}', '["AT"]', '{"access_token": "A", "expires_in": "1h"}'],
+    [
+        "{not json",
+        '{"token_type": "Bearer"}',
+        '["AT"]',
+        '{"access_token": "A", "expires_in": "1h"}',
+    ],
 )
 @responses.activate
 def test_unreadable_token_answer_is_a_data_error(body):

@@ -29,11 +29,11 @@ class Script:
 
 
 def transient(status: int | None = 503, ambiguous: bool = False) -> TransientError:
-    return TransientError("Spotify is having trouble right now.", status=status, ambiguous=ambiguous)
+    return TransientError("Spotify is having trouble.", status=status, ambiguous=ambiguous)
 
 
 def limited(retry_after: int | None, quota: bool = False) -> RateLimited:
-    return RateLimited("Spotify asked us to slow down.", retry_after=retry_after, quota_exceeded=quota)
+    return RateLimited("Slow down.", retry_after=retry_after, quota_exceeded=quota)
 
 
 def test_success_first_time_does_not_sleep(sleep):
