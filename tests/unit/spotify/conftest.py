@@ -20,3 +20,21 @@ class SleepRecorder:
 @pytest.fixture
 def sleep() -> SleepRecorder:
     return SleepRecorder()
+
+
+@pytest.fixture
+def fake_app():
+    """A fresh fake Spotify app; its state is `fake_app.config["FAKE"]`."""
+    from music_time_machine.spotify.fake import create_fake_spotify
+
+    return create_fake_spotify()
+
+
+@pytest.fixture
+def fake_base(fake_app) -> Iterator[str]:
+    """The fake served on a free 127.0.0.1 port; yields its base URL."""
+    from music_time_machine.spotify.fake import serve_fake_spotify
+
+    base_url, stop = serve_fake_spotify(app=fake_app)
+    yield base_url
+    stop()
