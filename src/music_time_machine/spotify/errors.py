@@ -99,11 +99,23 @@ def _classify_response(response: requests.Response) -> SpotifyError:
     if 200 <= status < 300:
         return DataError("Spotify sent an answer we could not read.", status=status)
     error = _error_body(response)
-    if isinstance(error, str):  # the accounts service: {"error": "invalid_grant", ...}
-        return _classify_token_error(status, error)
     message = str(error.get("message") or "") if isinstance(error, dict) else ""
     reason = error.get("reason") if isinstance(error, dict) else None
-
+    if status == 429:
+        quota = reason == "QUOTA_EXCEEDED"
+        return RateLimited(
+            "Spotify's quota for this app is used up for now."
+            if quota
+            else "Spotify asked us to slow down.",
+            retry_after=_retry_after(response),
+            quota_exceeded=quota,
+        )
+    if status >= 500:
+        return TransientError(
+            "Spotify is having trouble right now.", status=status, ambiguous=status == 504
+        )
+    if isinstance(error, str):  # the accounts service: {"error": "invalid_grant", ...}
+        return _classify_token_error(status, error)
     if status == 401:
         # Usually an expired access token: the client refreshes once before giving up.
         return AuthorizationError(
@@ -123,25 +135,10 @@ def _classify_response(response: requests.Response) -> SpotifyError:
         )
     if status == 404:
         return NotFound("Spotify could not find what was asked for.", status=404)
-    if status == 429:
-        quota = reason == "QUOTA_EXCEEDED"
-        return RateLimited(
-            "Spotify's quota for this app is used up for now."
-            if quota
-            else "Spotify asked us to slow down.",
-            retry_after=_retry_after(response),
-            quota_exceeded=quota,
-        )
-    if status >= 500:
-        return TransientError(
-            "Spotify is having trouble right now.", status=status, ambiguous=status == 504
-        )
     return SpotifyError("Spotify rejected the request.", status=status, reason=reason)
 
 
 def _classify_token_error(status: int, code: str) -> SpotifyError:
-    if status >= 500:
-        return TransientError("Spotify's sign-in service is having trouble.", status=status)
     if code == "invalid_grant":
         # Expired (6 months after sign-in), revoked or already-used refresh token, or a stale code.
         return AuthorizationError(

@@ -87,6 +87,12 @@ def test_token_endpoint_5xx_is_transient():
     assert isinstance(classify(make_response(503, '{"error": "server_error"}')), TransientError)
 
 
+def test_token_endpoint_429_is_a_rate_limit_not_a_reconnect():
+    error = classify(make_response(429, '{"error": "rate_limited"}', {"Retry-After": "5"}))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 5
+
+
 def test_short_retry_after_is_read_from_the_header():
     error = classify(make_response(429, api_error(429, "slow down"), {"Retry-After": "7"}))
     assert (error.retry_after, error.quota_exceeded) == (7, False)
