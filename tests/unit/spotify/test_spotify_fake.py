@@ -160,11 +160,14 @@ def test_create_playlist_then_replace_and_add_items(fake_app, fake_base, sleep):
     client.replace_items(playlist.id, uris[:120])
     client.replace_items(playlist.id, uris[:130])
     client.add_items(playlist.id, uris[130:])
-    stored = requests.get(f"{fake_base}/_fake/state", timeout=5).json()["playlists"][playlist.id]
+    state = requests.get(f"{fake_base}/_fake/state", timeout=5).json()
+    stored = state["playlists"][playlist.id]
     assert stored["name"] == "Höstens favoriter"
     assert stored["public"] is False
     assert stored["items"] == uris
     assert playlist.uri == f"spotify:playlist:{playlist.id}"
+    methods = [call.split()[0] for call in state["requests"] if playlist.id in call]
+    assert methods == ["PUT", "POST", "PUT", "POST", "POST", "POST"]
 
 
 def test_injected_one_day_429_over_http_raises_without_sleeping(fake_base, sleep):
@@ -226,12 +229,12 @@ def test_bad_failure_request_is_refused():
 
 
 def test_adding_more_than_100_items_at_once_is_refused_like_spotify(fake_app, fake_base, sleep):
-    client = client_for(fake_base, sign_in(fake_base), sleep)
-    playlist = client.create_playlist("Too big")
+    tokens = sign_in(fake_base)
+    playlist = client_for(fake_base, tokens, sleep).create_playlist("Too big")
     response = requests.post(
         f"{fake_base}/v1/playlists/{playlist.id}/items",
         json={"uris": [f"spotify:track:{n:022d}" for n in range(101)]},
-        headers={"Authorization": f"Bearer {client._access_token_provider()}"},
+        headers={"Authorization": f"Bearer {tokens.access_token}"},
         timeout=5,
     )
     assert response.status_code == 400
