@@ -37,3 +37,27 @@ def test_post_with_the_pages_csrf_token_works(csrf_app):
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     with client.session_transaction() as session:
         assert "user_id" not in session
+
+
+def _example_value(converter) -> str:
+    return "1" if type(converter).__name__ in {"IntegerConverter", "NumberConverter"} else "x"
+
+
+def test_every_state_changing_route_refuses_a_post_without_a_token(csrf_app):
+    """Walks the URL map, so a new POST/PUT/PATCH/DELETE route cannot slip through unprotected."""
+    with db.transaction(csrf_app.extensions["mtm_engine"]) as conn:
+        user = make_user(conn)
+    client = csrf_app.test_client()
+    with client.session_transaction() as session:
+        session["user_id"] = user
+    checked = []
+    for rule in csrf_app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"GET", "HEAD", "OPTIONS"}):
+            url = "/" + "/".join(
+                _example_value(rule._converters[part[1:-1].split(":")[-1]]) if part.startswith("<") else part
+                for part in rule.rule.strip("/").split("/")
+            )
+            response = client.open(url, method=method)
+            assert response.status_code == 400, f"{method} {rule.rule} answered {response.status_code} without a CSRF token"
+            checked.append(f"{method} {rule.rule}")
+    assert "POST /logout" in checked and "POST /login/<token>" in checked
