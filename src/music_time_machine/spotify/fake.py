@@ -30,7 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 import waitress
 from flask import Flask, Response, jsonify, redirect, request
-from waitress.server import create_server
+from werkzeug.serving import make_server
 
 from .oauth import REFRESH_TOKEN_LIFETIME, SCOPES
 
@@ -426,24 +426,19 @@ def serve_fake_spotify(port: int = 0, app: Flask | None = None) -> tuple[str, Ca
     """Serve the fake (a new one unless `app` is given) on 127.0.0.1 in a thread.
 
     Returns the base URL (for both the accounts and the API base settings) and a `stop()`.
+    A fake needs no production server: werkzeug's threaded one stops cleanly and at once.
     """
-    server = create_server(app or create_fake_spotify(), host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, name="fake-spotify", daemon=True)
+    server = make_server("127.0.0.1", port, app or create_fake_spotify(), threaded=True)
+    # A short poll interval lets shutdown() return at once (its default waits up to 0.5 s).
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="fake-spotify", daemon=True)
     thread.start()
 
     def stop() -> None:
-        # Close every socket from inside the server's own loop (the only thread that may touch
-        # them); the loop ends when nothing is left to watch.
-        server.trigger.pull_trigger(lambda: _close_all(server))
+        server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
-        server.task_dispatcher.shutdown()
 
-    return f"http://127.0.0.1:{server.effective_port}", stop
-
-
-def _close_all(server: Any) -> None:
-    for channel in list(server._map.values()):
-        channel.close()
+    return f"http://127.0.0.1:{server.server_port}", stop
 
 
 def _grant_code(fake: FakeSpotify, form: Any, client_id: str) -> Any:
