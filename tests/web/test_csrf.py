@@ -13,12 +13,20 @@ def csrf_app(config):
     app.extensions["mtm_engine"].dispose()
 
 
-def test_post_without_a_csrf_token_is_refused(csrf_app):
+@pytest.fixture
+def csrf_client(csrf_app):
+    """A client of the CSRF-protected app, logged in as alice."""
     with db.transaction(csrf_app.extensions["mtm_engine"]) as conn:
         user = make_user(conn)
     client = csrf_app.test_client()
     with client.session_transaction() as session:
         session["user_id"] = user
+    client.user_id = user
+    return client
+
+
+def test_post_without_a_csrf_token_is_refused(csrf_client):
+    client, user = csrf_client, csrf_client.user_id
     response = client.post("/logout")
     assert response.status_code == 400
     assert b"The form expired" in response.data
@@ -26,12 +34,8 @@ def test_post_without_a_csrf_token_is_refused(csrf_app):
         assert session["user_id"] == user  # still logged in: the request did nothing
 
 
-def test_post_with_the_pages_csrf_token_works(csrf_app):
-    with db.transaction(csrf_app.extensions["mtm_engine"]) as conn:
-        user = make_user(conn)
-    client = csrf_app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user
+def test_post_with_the_pages_csrf_token_works(csrf_client):
+    client = csrf_client
     page = client.get("/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
@@ -43,13 +47,9 @@ def _example_value(converter) -> str:
     return "1" if type(converter).__name__ in {"IntegerConverter", "NumberConverter"} else "x"
 
 
-def test_every_state_changing_route_refuses_a_post_without_a_token(csrf_app):
+def test_every_state_changing_route_refuses_a_post_without_a_token(csrf_app, csrf_client):
     """Walks the URL map, so a new POST/PUT/PATCH/DELETE route cannot slip through unprotected."""
-    with db.transaction(csrf_app.extensions["mtm_engine"]) as conn:
-        user = make_user(conn)
-    client = csrf_app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user
+    client = csrf_client
     checked = []
     for rule in csrf_app.url_map.iter_rules():
         for method in sorted(rule.methods - {"GET", "HEAD", "OPTIONS"}):
