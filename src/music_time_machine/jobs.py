@@ -18,6 +18,8 @@ from sqlalchemy.engine import Engine
 from . import db, users
 from .clock import utcnow
 from .schema import job_runs
+from .snapshots import create_monthly_snapshot
+from .sync import sync_recently_played
 from .spotify.errors import AuthorizationError, RateLimited, SpotifyError
 from .spotify.tokens import block_user, mark_needs_reconnect
 
@@ -84,6 +86,23 @@ def run_job(engine: Engine, job: str, user_id: int, work: Callable[[], str], *, 
             )  # fmt: skip
         log.info("%s for user %s: %s: %s", job, user_id, status, message)
     return JobRun(job, user_id, status, message)
+
+
+def run_spotify_job(
+    engine: Engine, job: str, user_id: int, client, *, now: datetime, scheduled: bool = False
+) -> JobRun:
+    """Run the `sync` or `snapshot` job for the user with `client` (a SpotifyClient or a stand-in)."""
+    if job == "sync":
+        return run_job(
+            engine, job, user_id, lambda: sync_recently_played(engine, user_id, client, now=now).summary(), now=now
+        )
+    if job == "snapshot":
+        return run_job(
+            engine, job, user_id,
+            lambda: create_monthly_snapshot(engine, user_id, client, today=now.date(), scheduled=scheduled).summary(),
+            now=now,
+        )  # fmt: skip
+    raise ValueError(f"unknown job {job!r}")
 
 
 def _record(engine: Engine, job: str, user_id: int, now: datetime, status: str, message: str) -> JobRun:

@@ -8,39 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 from factories import add_plays, make_user, play
+from spotify_stub import StubSpotify
 from music_time_machine import db
 from music_time_machine.jobs import run_job
 from music_time_machine.schema import artists, job_runs, plays, snapshots, users
 from music_time_machine.snapshots import create_monthly_snapshot
-from music_time_machine.spotify import AuthorizationError, RateLimited, RecentPlay, RecentPlays, TopItem, TransientError
+from music_time_machine.spotify import AuthorizationError, RateLimited, RecentPlay, TransientError
 from music_time_machine.sync import sync_recently_played
 
 NOW = datetime(2026, 5, 8, 12, 0, 0)
-
-
-class StubSpotify:
-    """Answers like SpotifyClient; `fail_on_call` makes that call (1-based) raise `error`."""
-
-    def __init__(self, *, fail_on_call: int | None = None, error: Exception | None = None, recent=()):
-        self.calls: list[tuple] = []
-        self.fail_on_call, self.error, self.recent = fail_on_call, error, list(recent)
-
-    def _call(self, *what):
-        self.calls.append(what)
-        if len(self.calls) == self.fail_on_call:
-            raise self.error
-
-    def top(self, kind, time_range, limit=50):
-        self._call("top", kind, time_range)
-        if kind == "artists":
-            return [TopItem(rank, f"spotify:artist:a{rank:021d}", f"Artist {rank}", None, None) for rank in range(1, 51)]
-        return [TopItem(rank, f"spotify:track:{time_range[0]}{rank:021d}", f"Song {rank}", f"Artist {rank % 7}", "LP")
-                for rank in range(1, 51)]  # fmt: skip
-
-    def recently_played(self, after_ms=None, limit=50):
-        self._call("recent", after_ms)
-        fresh = [p for p in self.recent if after_ms is None or p.played_at.timestamp() * 1000 > after_ms]
-        return RecentPlays(plays=fresh, next_after_ms=None)
 
 
 def snapshot_rows(engine, user):
