@@ -28,3 +28,17 @@ class StubSpotify:
         self._call("recent", after_ms)
         fresh = [p for p in self.recent if after_ms is None or p.played_at.timestamp() * 1000 > after_ms]
         return RecentPlays(plays=fresh, next_after_ms=None)
+
+
+def connect_to_fake(app, user_id: int, fake) -> None:
+    """Give the user tokens issued by the fake Spotify, stored as a real sign-in would."""
+    from music_time_machine import db
+    from music_time_machine.clock import utcnow
+    from music_time_machine.spotify import SCOPES, TokenSet
+    from music_time_machine.spotify.service import SpotifyApp
+    from music_time_machine.spotify.tokens import store_tokens
+
+    issued = fake.issue_tokens(" ".join(SCOPES), signed_in_at=fake.now())
+    tokens = TokenSet(issued["access_token"], issued["refresh_token"], utcnow().replace(year=2100), issued["scope"])
+    with db.transaction(app.extensions["mtm_engine"]) as conn:
+        store_tokens(conn, SpotifyApp.from_config(app.config).fernet, user_id, tokens, signed_in_at=utcnow(), now=utcnow())
