@@ -30,7 +30,7 @@ class StubSpotify:
         return RecentPlays(plays=fresh, next_after_ms=None)
 
 
-def connect_to_fake(app, user_id: int, fake) -> None:
+def connect_to_fake(app, user_id: int, fake, expires_at=None) -> None:
     """Give the user tokens issued by the fake Spotify, stored as a real sign-in would."""
     from music_time_machine import db
     from music_time_machine.clock import utcnow
@@ -39,6 +39,7 @@ def connect_to_fake(app, user_id: int, fake) -> None:
     from music_time_machine.spotify.tokens import store_tokens
 
     issued = fake.issue_tokens(" ".join(SCOPES), signed_in_at=fake.now())
-    tokens = TokenSet(issued["access_token"], issued["refresh_token"], utcnow().replace(year=2100), issued["scope"])
+    expires_at = expires_at or utcnow().replace(year=2100)
+    tokens = TokenSet(issued["access_token"], issued["refresh_token"], expires_at, issued["scope"])
     with db.transaction(app.extensions["mtm_engine"]) as conn:
         store_tokens(conn, SpotifyApp.from_config(app.config).fernet, user_id, tokens, signed_in_at=utcnow(), now=utcnow())

@@ -70,6 +70,24 @@ def test_the_worker_runs_a_tick_and_stops_cleanly_on_ctrl_c(runner, fake_spotify
             ("snapshot", "ok"), ("sync", "ok")]  # fmt: skip
 
 
+def test_logs_of_a_sync_that_refreshes_hold_no_token(runner, fake_spotify, app, engine, caplog):
+    import logging
+
+    from music_time_machine.clock import utcnow
+
+    caplog.set_level(logging.DEBUG)
+    with db.transaction(engine) as conn:
+        user_id = make_user(conn, "alice")
+    connect_to_fake(app, user_id, fake_spotify, expires_at=utcnow())  # expired: the guard refreshes
+    before = set(fake_spotify.refresh_tokens) | set(fake_spotify.access_tokens)
+    result = invoke(runner, fake_spotify, "sync", "--user", "alice")
+    assert result.exit_code == 0, result.output
+    assert "Refreshed the Spotify access token" in caplog.text
+    issued = set(fake_spotify.refresh_tokens) | set(fake_spotify.access_tokens)
+    assert len(issued) > len(before)  # a refresh happened, with rotation
+    assert not any(token in caplog.text or token in result.output for token in issued)
+
+
 def test_the_demo_points_spotify_at_a_local_fake(app):
     app.config["SPOTIFY_CLIENT_ID"] = ""
     cli_module._use_fake_spotify(app)
