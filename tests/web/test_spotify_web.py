@@ -183,3 +183,21 @@ def test_snapshot_now_with_the_fake_spotify_and_a_quota_block(fake_spotify, app,
     response = authenticated_client.post("/settings/snapshot", follow_redirects=True)
     assert response.status_code == 200 and b"quota for this app is used up" in response.data
     assert b'id="notice-blocked"' in authenticated_client.get("/").data
+
+
+def test_home_asks_to_reconnect_when_spotify_refused_the_sign_in(engine, user, authenticated_client):
+    with db.transaction(engine) as conn:
+        conn.execute(users.update().values(needs_reconnect=True))
+    page = authenticated_client.get("/").data
+    assert b'id="notice-reconnect"' in page and b'href="/login"' in page
+
+
+def test_disconnect_without_a_csrf_token_changes_nothing(app, engine, user, authenticated_client):
+    app.config["WTF_CSRF_ENABLED"] = True
+    with db.transaction(engine) as conn:
+        conn.execute(spotify_tokens.insert().values(user_id=user, access_token="a", refresh_token="r",
+                                                    expires_at=utcnow(), signed_in_at=utcnow(), updated_at=utcnow()))  # fmt: skip
+    assert authenticated_client.post("/settings/disconnect").status_code == 400
+    assert authenticated_client.post("/settings/snapshot").status_code == 400
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(spotify_tokens)).scalar() == 1
