@@ -157,3 +157,24 @@ def any_engine(request, database_url) -> sa.Engine:
     engine = db.make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+# --- Spotify ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_spotify(config):
+    """The fake Spotify served on a free 127.0.0.1 port, the app's settings pointed at it.
+
+    Ask for it before `app` (or anything using the app) so the settings apply; yields the fake's
+    state (`fake.fail_next(...)`, `fake.state()`), with its URL as `fake.base_url`.
+    """
+    from music_time_machine.spotify.fake import create_fake_spotify, serve_fake_spotify
+
+    fake_app = create_fake_spotify()
+    base_url, stop = serve_fake_spotify(app=fake_app)
+    config.update(SPOTIFY_CLIENT_ID="fake-client", SPOTIFY_ACCOUNTS_URL=base_url, SPOTIFY_API_URL=base_url)
+    fake = fake_app.config["FAKE"]
+    fake.base_url = base_url
+    yield fake
+    stop()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -99,12 +100,26 @@ def demo(host: str, port: int, plays: int, fresh: bool) -> None:
         INSTANCE_PATH=str(instance),
         **_base_url_for(host, port),
     )
+    if not app.config["SPOTIFY_CLIENT_ID"]:
+        _use_fake_spotify(app)
     with click.progressbar(length=plays, label="Generating the demo history") as bar:
         user_id = ensure_demo_user(db_engine(app), plays=plays, progress=bar.update)
     click.echo(f"\nDemo ready. Open {app.config['BASE_URL']}/ and click 'Enter the demo', or use this login link:")
     click.echo(f"    {_login_url(app, user_id)}\n")
     click.echo("Press Ctrl+C to stop.")
     serve(app, host=host, port=port)
+
+
+def _use_fake_spotify(app: Flask) -> None:
+    """Point the demo at a fake Spotify on 127.0.0.1, so "Connect Spotify" works offline."""
+    from .spotify.fake import serve_fake_spotify
+
+    fake_url, _stop = serve_fake_spotify()  # a daemon thread: it ends with the demo
+    app.config.update(
+        SPOTIFY_CLIENT_ID="demo-client", SPOTIFY_CLIENT_SECRET="", SPOTIFY_ACCOUNTS_URL=fake_url,
+        SPOTIFY_API_URL=fake_url, SPOTIFY_REDIRECT_URI=f"{app.config['BASE_URL']}/callback",
+    )  # fmt: skip
+    click.echo(f"No Spotify app configured: the demo uses a fake Spotify at {fake_url}.")
 
 
 @cli.command("serve")
@@ -189,6 +204,102 @@ def db_revision(message: str) -> None:
     db.upgrade(engine)
     with engine.connect() as conn:
         command.revision(db.alembic_config(conn), message=message, autogenerate=True)
+
+
+# --- Spotify jobs -------------------------------------------------------------------------------
+
+
+def _spotify_users(app: Flask, name: str | None) -> list[tuple[int, str]]:
+    """(id, name) of the user NAME, or of every user with a Spotify connection."""
+    from .schema import spotify_tokens
+    from .schema import users as users_table
+
+    with db_engine(app).connect() as conn:
+        if name is not None:
+            user = users.find_user(conn, name)
+            if user is None:
+                raise click.ClickException(f"No user named {name!r} (mtm users lists them).")
+            connected = conn.execute(
+                spotify_tokens.select().where(spotify_tokens.c.user_id == user["id"])
+            ).first()
+            if connected is None:
+                raise click.ClickException(f"{name} has not connected Spotify: log in with Spotify first.")
+            return [(user["id"], name)]
+        query = sa.select(users_table.c.id, users_table.c.name).join(spotify_tokens).order_by(users_table.c.id)
+        return [(user_id, user_name) for user_id, user_name in conn.execute(query)]
+
+
+def _run_spotify_job(job: str, name: str | None) -> None:
+    from .jobs import run_spotify_job
+    from .spotify.service import SpotifyApp
+
+    app = _app()
+    spotify = SpotifyApp.from_config(app.config)
+    if not spotify.configured:
+        raise click.ClickException("Spotify is not set up: set SPOTIFY_CLIENT_ID (README: Connect Spotify).")
+    engine = db_engine(app)
+    chosen = _spotify_users(app, name)
+    if not chosen:
+        click.echo("Nobody has connected Spotify yet.")
+    failed = []
+    for user_id, user_name in chosen:
+        run = run_spotify_job(engine, job, user_id, spotify.client_for(engine, user_id), now=utcnow())
+        click.echo(f"{user_name}: {run.message}")
+        if not run.ok:
+            failed.append(f"{user_name}: {run.message}")
+    if failed:
+        raise click.ClickException(f"{job} did not run for {len(failed)} user(s); first: {failed[0]}")
+
+
+@cli.command("snapshot")
+@click.option("--user", "name", help="Only this user (default: everyone connected to Spotify).")
+@friendly_errors
+def snapshot_command(name: str | None) -> None:
+    """Take today's snapshot of Spotify's top lists (or complete it), once."""
+    _run_spotify_job("snapshot", name)
+
+
+@cli.command("sync")
+@click.option("--user", "name", help="Only this user (default: everyone connected to Spotify).")
+@friendly_errors
+def sync_command(name: str | None) -> None:
+    """Fetch recently played tracks from Spotify, once."""
+    _run_spotify_job("sync", name)
+
+
+@cli.command("worker")
+@friendly_errors
+def worker_command() -> None:
+    """Run the schedule: sync every MTM_SYNC_INTERVAL_MINUTES, snapshot monthly (Ctrl+C stops)."""
+    import logging
+    from datetime import timedelta
+
+    from .spotify.service import SpotifyApp
+    from .worker import Worker, run_forever
+
+    app = _app()
+    spotify = SpotifyApp.from_config(app.config)
+    if not spotify.configured:
+        raise click.ClickException("Spotify is not set up: set SPOTIFY_CLIENT_ID (README: Connect Spotify).")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = db_engine(app)
+    worker = Worker(
+        engine,
+        lambda user_id: spotify.client_for(engine, user_id),
+        sync_interval=timedelta(minutes=app.config["SYNC_INTERVAL_MINUTES"]),
+    )
+    click.echo(f"Worker running (sync every {app.config['SYNC_INTERVAL_MINUTES']} min). Ctrl+C stops it.")
+    try:
+        run_forever(worker, sleep=worker_sleep)
+    except KeyboardInterrupt:
+        click.echo("Worker stopped.")
+
+
+def worker_sleep(seconds: float) -> None:
+    """The worker's pause between ticks."""
+    import time
+
+    time.sleep(seconds)
 
 
 def main() -> None:

@@ -45,12 +45,15 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every feature's routes."""
-    from . import auth, dashboard, status
+    from . import auth, dashboard, settings, spotify_auth, status
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(spotify_auth.bp)
+    app.register_blueprint(settings.bp)
     app.context_processor(auth.inject_current_user)
+    app.context_processor(settings.inject_spotify)
 
 
 def register_errorhandlers(app: Flask) -> None:
