@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from factories import make_user
 from music_time_machine import create_app, db
+from music_time_machine.config import load_config
 from music_time_machine.generator import generate_history
 from music_time_machine.history import store_plays
 from music_time_machine.schema import metadata
@@ -59,12 +60,29 @@ def config(database_url, tmp_path) -> dict:
     }
 
 
-@pytest.fixture
-def app(config):
-    """The app on a fresh database."""
-    app = create_app(config)
-    yield app
+@pytest.fixture(scope="session")
+def shared_app(template_db, tmp_path_factory):
+    """The app object, built once: building it (mostly compiling routes) costs more than a test."""
+    path = tmp_path_factory.mktemp("shared") / "unused.sqlite3"
+    shutil.copyfile(template_db, path)
+    app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET_KEY, "DATABASE_URL": f"sqlite:///{path}"})
     app.extensions["mtm_engine"].dispose()
+    return app
+
+
+@pytest.fixture
+def app(shared_app, config):
+    """The app on this test's fresh database, with this test's settings; restored afterwards."""
+    saved_config, saved_extensions = dict(shared_app.config), dict(shared_app.extensions)
+    shared_app.config.update(load_config(config))
+    engine = db.make_engine(config["DATABASE_URL"])
+    shared_app.extensions["mtm_engine"] = engine
+    yield shared_app
+    engine.dispose()
+    shared_app.config.clear()
+    shared_app.config.update(saved_config)
+    shared_app.extensions.clear()
+    shared_app.extensions.update(saved_extensions)
 
 
 @pytest.fixture
