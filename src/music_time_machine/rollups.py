@@ -27,7 +27,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .schema import daily_plays, hourly_plays, monthly_tracks, plays, rollup_state, track_totals, tracks, users
+from .schema import (
+    daily_plays,
+    hourly_plays,
+    monthly_artists,
+    monthly_charts,
+    monthly_tracks,
+    plays,
+    rollup_state,
+    track_totals,
+    tracks,
+    users,
+)
+
+CHART_SIZE = 50
 
 _CHUNK = 500
 
@@ -60,13 +73,13 @@ def _day_span_utc(day: date, tz: ZoneInfo) -> tuple[int, int]:
 
 
 def _aggregate(rows: Iterable[Sequence], tz: ZoneInfo, threshold: int):
-    """Fold (track_id, artist_id, ended_at, ms_played, skipped) rows into day and hour cells."""
+    """Fold (track_id, artist_id, ended_at, ms_played, skipped, source) rows into day and hour cells."""
     days: dict[tuple[date, int], list] = {}
     hours: dict[tuple[date, int], list] = {}
     # Converting each timestamp with zoneinfo is the slow part; plays cluster in hours, so cache
     # the local hour of every UTC hour seen.
     hour_cache: dict[int, datetime] = {}
-    for track_id, artist_id, ended_at, ms, skipped in rows:
+    for track_id, artist_id, ended_at, ms, skipped, source in rows:
         utc_hour = ended_at - ended_at % 3600
         local = hour_cache.get(utc_hour)
         if local is None:
@@ -82,9 +95,9 @@ def _aggregate(rows: Iterable[Sequence], tz: ZoneInfo, threshold: int):
             cell[2] += listen
             cell[3] += ms
             cell[4] += skip
-        hcell = hours.get((day, local.hour))
+        hcell = hours.get((day, local.hour, source))
         if hcell is None:
-            hours[(day, local.hour)] = [1, listen, ms, skip]
+            hours[(day, local.hour, source)] = [1, listen, ms, skip]
         else:
             hcell[0] += 1
             hcell[1] += listen
@@ -95,7 +108,9 @@ def _aggregate(rows: Iterable[Sequence], tz: ZoneInfo, threshold: int):
 
 def _play_rows(conn: Connection, user_id: int, start: int | None = None, end: int | None = None):
     query = (
-        sa.select(plays.c.track_id, tracks.c.artist_id, plays.c.ended_at, plays.c.ms_played, plays.c.skipped)
+        sa.select(
+            plays.c.track_id, tracks.c.artist_id, plays.c.ended_at, plays.c.ms_played, plays.c.skipped, plays.c.source
+        )
         .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
         .where(plays.c.user_id == user_id, plays.c.kind == "music")
     )
@@ -111,9 +126,9 @@ def _insert_cells(conn: Connection, user_id: int, days: Mapping, hours: Mapping)
         for (day, track_id), c in days.items()
     ]  # fmt: skip
     hour_rows = [
-        {"user_id": user_id, "day": day, "hour": hour, "weekday": day.weekday(), "plays": c[0],
-         "listens": c[1], "ms_played": c[2], "skips": c[3]}
-        for (day, hour), c in hours.items()
+        {"user_id": user_id, "day": day, "hour": hour, "source": source, "weekday": day.weekday(),
+         "plays": c[0], "listens": c[1], "ms_played": c[2], "skips": c[3]}
+        for (day, hour, source), c in hours.items()
     ]  # fmt: skip
     for start in range(0, len(day_rows), 5_000):
         conn.execute(daily_plays.insert(), day_rows[start : start + 5_000])
@@ -140,6 +155,37 @@ def _refresh_months(conn: Connection, user_id: int, months: Iterable[str]) -> No
                 .group_by(d.user_id, d.track_id),
             )
         )  # fmt: skip
+        m = monthly_tracks.c
+        conn.execute(monthly_artists.delete().where(monthly_artists.c.user_id == user_id, monthly_artists.c.month == month))
+        conn.execute(
+            monthly_artists.insert().from_select(
+                ["user_id", "month", "artist_id", "plays", "listens", "ms_played"],
+                sa.select(m.user_id, m.month, m.artist_id, sa.func.sum(m.plays), sa.func.sum(m.listens), sa.func.sum(m.ms_played))
+                .where(m.user_id == user_id, m.month == month)
+                .group_by(m.user_id, m.month, m.artist_id),
+            )
+        )  # fmt: skip
+        _refresh_chart(conn, user_id, month)
+
+
+def _refresh_chart(conn: Connection, user_id: int, month: str) -> None:
+    """The month's top CHART_SIZE tracks and artists by listens (only items with a listen)."""
+    conn.execute(monthly_charts.delete().where(monthly_charts.c.user_id == user_id, monthly_charts.c.month == month))
+    rows = []
+    for kind, table, key in (("track", monthly_tracks, "track_id"), ("artist", monthly_artists, "artist_id")):
+        t = table.c
+        top = conn.execute(
+            sa.select(t[key], t.listens)
+            .where(t.user_id == user_id, t.month == month, t.listens > 0)
+            .order_by(t.listens.desc(), t.ms_played.desc(), t[key])
+            .limit(CHART_SIZE)
+        ).all()
+        rows += [
+            {"user_id": user_id, "month": month, "kind": kind, "rank": rank, "item_id": item_id, "listens": listens}
+            for rank, (item_id, listens) in enumerate(top, 1)
+        ]
+    if rows:
+        conn.execute(monthly_charts.insert(), rows)
 
 
 def _refresh_tracks(conn: Connection, user_id: int, track_ids: Iterable[int] | None) -> None:
@@ -183,11 +229,11 @@ def version(conn: Connection, user_id: int) -> int:
 def rebuild(conn: Connection, user_id: int) -> None:
     """Recreate every rollup of the user from the raw plays."""
     tz_name, threshold = _settings(conn, user_id)
-    for table in (daily_plays, hourly_plays, monthly_tracks, track_totals):
+    for table in (daily_plays, hourly_plays, monthly_tracks, monthly_artists, monthly_charts, track_totals):
         conn.execute(table.delete().where(table.c.user_id == user_id))
     days, hours = _aggregate(_play_rows(conn, user_id), zone(tz_name), threshold)
     _insert_cells(conn, user_id, days, hours)
-    _refresh_months(conn, user_id, {month_of(day) for day, _ in hours})
+    _refresh_months(conn, user_id, {month_of(key[0]) for key in hours})
     _refresh_tracks(conn, user_id, None)
     _bump(conn, user_id, tz_name, threshold)
 

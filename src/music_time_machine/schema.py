@@ -240,19 +240,48 @@ monthly_tracks = sa.Table(
     sa.Index("ix_monthly_tracks_artist", "user_id", "artist_id", "month"),
 )
 
-# Listening by local day and hour (weekday 0 = Monday): the clock, time per month, skip rate.
+monthly_artists = sa.Table(
+    "monthly_artists",
+    metadata,
+    _user_fk(),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("artist_id", sa.Integer, nullable=False),
+    sa.Column("plays", sa.Integer, nullable=False),
+    sa.Column("listens", sa.Integer, nullable=False),
+    sa.Column("ms_played", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "month", "artist_id"),
+)
+
+# The monthly charts derived from plays: top 50 tracks and artists of each month by listens
+# (ties: more minutes first, then the lower id). Consistency, turnover and taste shift read these.
+monthly_charts = sa.Table(
+    "monthly_charts",
+    metadata,
+    _user_fk(),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # track | artist
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("item_id", sa.Integer, nullable=False),  # tracks.id or artists.id
+    sa.Column("listens", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "month", "kind", "rank"),
+    sa.Index("ix_monthly_charts_item", "user_id", "kind", "item_id"),
+)
+
+# Listening by local day, hour and source (weekday 0 = Monday): the clock, time per month,
+# skip rate, data coverage.
 hourly_plays = sa.Table(
     "hourly_plays",
     metadata,
     _user_fk(),
     sa.Column("day", sa.Date, nullable=False),
     sa.Column("hour", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(10), nullable=False),  # extended | account | api (data coverage)
     sa.Column("weekday", sa.Integer, nullable=False),
     sa.Column("plays", sa.Integer, nullable=False),
     sa.Column("listens", sa.Integer, nullable=False),
     sa.Column("ms_played", sa.BigInteger, nullable=False),
     sa.Column("skips", sa.Integer, nullable=False),
-    sa.PrimaryKeyConstraint("user_id", "day", "hour"),
+    sa.PrimaryKeyConstraint("user_id", "day", "hour", "source"),
 )
 
 # All-time per track: first and last local day, totals (tracks tracked, discoveries, track pages).

@@ -1,4 +1,5 @@
-"""rollups: summary tables for analytics (daily_plays, monthly_tracks, hourly_plays, track_totals)
+"""rollups: summary tables for analytics (daily_plays, monthly_tracks, monthly_artists,
+monthly_charts, hourly_plays, track_totals)
 
 Revision ID: 0002
 Revises: 0001
@@ -54,15 +55,35 @@ def upgrade() -> None:
     )
     op.create_index('ix_monthly_tracks_track', 'monthly_tracks', ['user_id', 'track_id', 'month'])
     op.create_index('ix_monthly_tracks_artist', 'monthly_tracks', ['user_id', 'artist_id', 'month'])
+    op.create_table('monthly_artists',
+    _user_fk(),
+    sa.Column('month', sa.String(length=7), nullable=False),
+    sa.Column('artist_id', sa.Integer(), nullable=False),
+    *_counts(),
+    _fk('monthly_artists'),
+    sa.PrimaryKeyConstraint('user_id', 'month', 'artist_id', name=op.f('pk_monthly_artists'))
+    )
+    op.create_table('monthly_charts',
+    _user_fk(),
+    sa.Column('month', sa.String(length=7), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('rank', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('listens', sa.Integer(), nullable=False),
+    _fk('monthly_charts'),
+    sa.PrimaryKeyConstraint('user_id', 'month', 'kind', 'rank', name=op.f('pk_monthly_charts'))
+    )
+    op.create_index('ix_monthly_charts_item', 'monthly_charts', ['user_id', 'kind', 'item_id'])
     op.create_table('hourly_plays',
     _user_fk(),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('hour', sa.Integer(), nullable=False),
+    sa.Column('source', sa.String(length=10), nullable=False),
     sa.Column('weekday', sa.Integer(), nullable=False),
     *_counts(),
     sa.Column('skips', sa.Integer(), nullable=False),
     _fk('hourly_plays'),
-    sa.PrimaryKeyConstraint('user_id', 'day', 'hour', name=op.f('pk_hourly_plays'))
+    sa.PrimaryKeyConstraint('user_id', 'day', 'hour', 'source', name=op.f('pk_hourly_plays'))
     )
     op.create_table('track_totals',
     _user_fk(),
@@ -92,5 +113,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ('rollup_state', 'track_totals', 'hourly_plays', 'monthly_tracks', 'daily_plays'):
+    for name in ('rollup_state', 'track_totals', 'hourly_plays', 'monthly_charts', 'monthly_artists',
+                 'monthly_tracks', 'daily_plays'):
         op.drop_table(name)
