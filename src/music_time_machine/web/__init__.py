@@ -45,10 +45,13 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every feature's routes."""
-    from . import auth, dashboard, status
+    from . import analytics, api, auth, dashboard, status, timemachine
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(analytics.bp)
+    app.register_blueprint(timemachine.bp)
+    app.register_blueprint(api.bp)
     app.register_blueprint(status.bp)
     app.context_processor(auth.inject_current_user)
 
