@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -38,23 +39,28 @@ class Overview:
 
 
 def overview(conn: Connection, user_id: int) -> Overview:
-    """Plays, hours, distinct tracks and artists, first and last play (music only) and podcast plays."""
+    """The user's basic numbers (remembered until their plays change)."""
+    return cached(conn, user_id, _overview)
+
+
+def _overview(conn: Connection, user_id: int) -> Overview:
+    """Plays, hours, distinct tracks and artists, first and last play (music only) and podcast plays.
+
+    Music numbers come from the rollups (track_totals), not from a scan of every play."""
+    t = track_totals.c
+    totals = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(t.plays), 0), sa.func.coalesce(sa.func.sum(t.ms_played), 0),
+                  sa.func.count(), sa.func.count(sa.distinct(t.artist_id)))
+        .where(t.user_id == user_id)
+    ).one()  # fmt: skip
     music = sa.and_(plays.c.user_id == user_id, plays.c.kind == "music")
-    row = conn.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(plays.c.ms_played), 0),
-            sa.func.count(sa.distinct(plays.c.track_id)),
-            sa.func.min(plays.c.ended_at),
-            sa.func.max(plays.c.ended_at),
-        ).where(music)
-    ).one()
-    artists = conn.execute(
-        sa.select(sa.func.count(sa.distinct(tracks.c.artist_id))).select_from(plays.join(tracks)).where(music)
-    ).scalar_one()
-    podcasts = conn.execute(
-        sa.select(sa.func.count()).where(plays.c.user_id == user_id, plays.c.kind != "music")
-    ).scalar_one()
+    # First and last music play: walk the (user_id, ended_at, …) index from either end.
+    first = conn.execute(sa.select(plays.c.ended_at).where(music).order_by(plays.c.ended_at).limit(1)).scalar()
+    last = conn.execute(sa.select(plays.c.ended_at).where(music).order_by(plays.c.ended_at.desc()).limit(1)).scalar()
+    everything = conn.execute(sa.select(sa.func.count()).where(plays.c.user_id == user_id)).scalar_one()
+    row = (int(totals[0]), int(totals[1]), totals[2], first, last)
+    artists = totals[3]
+    podcasts = everything - row[0]
 
     def when(ts: int | None) -> datetime | None:
         return None if ts is None else datetime.fromtimestamp(ts, UTC)
@@ -68,6 +74,33 @@ def overview(conn: Connection, user_id: int) -> Overview:
         last_play=when(row[4]),
         podcast_plays=podcasts,
     )
+
+
+# --- a cache keyed by the rollups' version ----------------------------------------------------
+
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 1024
+
+
+def cached(conn: Connection, user_id: int, fn, *args):
+    """`fn(conn, user_id, *args)`, remembered until the user's rollups change.
+
+    Every view is a pure function of the rollups (and of its arguments, which include the
+    period, so a new day is a new key); the version changes with every store, clear, time-zone
+    or threshold change, so a hit is always what a fresh query would answer. Per process, small.
+    Only for functions that read nothing but the rollups and the catalogue (not snapshots).
+    """
+    key = (str(conn.engine.url), user_id, rollups.version(conn, user_id), fn.__name__, args)
+    try:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    except KeyError:
+        pass
+    value = fn(conn, user_id, *args)
+    _CACHE[key] = value
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return value
 
 
 # =============================================================================================
@@ -542,12 +575,17 @@ def track_turnover(conn: Connection, user_id: int) -> dict | None:
     return {"month": latest, "previous": previous, "new": new, "size": len(now), "share": round(new / len(now), 4)}
 
 
-def data_coverage(conn: Connection, user_id: int) -> list[dict]:
-    """Every month with data and where it came from (extended/account/api plays, snapshots)."""
+def _play_sources(conn: Connection, user_id: int) -> dict[str, tuple[str, ...]]:
     h = hourly_plays.c
     coverage: dict[str, set[str]] = {}
     for day, source in conn.execute(sa.select(h.day, h.source).where(h.user_id == user_id).distinct()):
         coverage.setdefault(month_of(day), set()).add(source)
+    return {month: tuple(sources) for month, sources in coverage.items()}
+
+
+def data_coverage(conn: Connection, user_id: int) -> list[dict]:
+    """Every month with data and where it came from (extended/account/api plays, snapshots)."""
+    coverage = {month: set(sources) for month, sources in cached(conn, user_id, _play_sources).items()}
     for month in snapshot_months(conn, user_id):
         coverage.setdefault(month, set()).add("snapshot")
     order = ["extended", "account", "api", "snapshot"]
@@ -741,13 +779,13 @@ def track_page(conn: Connection, user_id: int, track_id: int) -> dict | None:
 
 def dashboard(conn: Connection, user_id: int) -> dict:
     """The home page's numbers beyond `overview`: turnover, consistency, coverage, discoveries."""
-    growth = catalogue_growth(conn, user_id, Period("all", None, None))
+    growth = cached(conn, user_id, catalogue_growth, Period("all", None, None))
     latest = conn.execute(
         sa.select(sa.func.max(track_totals.c.last_day)).where(track_totals.c.user_id == user_id)
     ).scalar()
     return {
-        "track_turnover": track_turnover(conn, user_id),
-        "most_consistent_artist": most_consistent_artist(conn, user_id),
+        "track_turnover": cached(conn, user_id, track_turnover),
+        "most_consistent_artist": cached(conn, user_id, most_consistent_artist),
         "coverage": data_coverage(conn, user_id),
         "new_tracks_per_month": [{"month": g["month"], "new_tracks": g["new_tracks"]} for g in growth],
         "latest_day": _iso(latest),

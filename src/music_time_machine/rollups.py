@@ -20,6 +20,7 @@ play shorter than the threshold. Podcasts and audiobooks are left out.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -210,14 +211,17 @@ def _refresh_tracks(conn: Connection, user_id: int, track_ids: Iterable[int] | N
 
 
 def _bump(conn: Connection, user_id: int, tz_name: str, threshold: int) -> None:
+    # A random version rather than a counter: a cache keyed by it can never mistake a restored
+    # backup or a recreated database (whose counter would start again) for data it has seen.
+    new_version = secrets.randbits(31) or 1
     updated = conn.execute(
         rollup_state.update()
         .where(rollup_state.c.user_id == user_id)
-        .values(time_zone=tz_name, listen_threshold_ms=threshold, version=rollup_state.c.version + 1)
+        .values(time_zone=tz_name, listen_threshold_ms=threshold, version=new_version)
     ).rowcount
     if not updated:
         conn.execute(
-            rollup_state.insert().values(user_id=user_id, time_zone=tz_name, listen_threshold_ms=threshold, version=1)
+            rollup_state.insert().values(user_id=user_id, time_zone=tz_name, listen_threshold_ms=threshold, version=new_version)
         )
 
 
@@ -280,9 +284,11 @@ def refresh_days(conn: Connection, user_id: int, days: Iterable[date]) -> None:
 def add_plays(conn: Connection, user_id: int, rows: Sequence[Mapping]) -> None:
     """Bring the rollups up to date after plays (dicts with `ended_at` and `kind`) were stored."""
     ended = [row["ended_at"] for row in rows if row.get("kind", "music") == "music"]
-    if not ended:
+    tz_name, threshold = _settings(conn, user_id)
+    if not ended:  # podcasts only: nothing to roll up, but cached numbers (podcast plays) change
+        if rows:
+            _bump(conn, user_id, tz_name, threshold)
         return
-    tz_name, _ = _settings(conn, user_id)
     tz = zone(tz_name)
     hour_days: dict[int, date] = {}
     days = set()

@@ -8,7 +8,7 @@ from .. import analytics as an
 from .. import db
 from . import charts
 from .auth import current_user, login_required
-from .views import local_today, parse_by
+from .views import local_today, parse_by, q
 
 bp = Blueprint("analytics", __name__)
 
@@ -25,15 +25,15 @@ def index():
     by = parse_by(args.get("by"), strict=False)
     conn, uid = db.get_conn(), user["id"]
     data = {
-        "growth": an.catalogue_growth(conn, uid, period),
-        "diversity": an.artist_diversity(conn, uid, period),
-        "consistency": an.consistent_artists(conn, uid, period, limit=15),
-        "top_artists": an.top_artists(conn, uid, period, by, limit=15),
-        "top_tracks": an.top_tracks(conn, uid, period, by, limit=15),
-        "top_albums": an.top_albums(conn, uid, period, by, limit=15),
-        "clock": an.listening_clock(conn, uid, period),
-        "time": an.time_per_month(conn, uid, period),
-        "taste": an.taste_shift(conn, uid, period),
+        "growth": q(an.catalogue_growth, period),
+        "diversity": q(an.artist_diversity, period),
+        "consistency": q(an.consistent_artists, period, 15),
+        "top_artists": q(an.top_artists, period, by, 15),
+        "top_tracks": q(an.top_tracks, period, by, 15),
+        "top_albums": q(an.top_albums, period, by, 15),
+        "clock": q(an.listening_clock, period),
+        "time": q(an.time_per_month, period),
+        "taste": q(an.taste_shift, period),
     }
     return render_template(
         "analytics.html", period=period, by=by, data=data, buttons=RANGE_BUTTONS, charts=charts.analytics_charts(data, by, user["time_zone"]),

@@ -14,7 +14,7 @@ from .. import analytics as an
 from .. import db
 from .auth import current_user
 from .openapi import document
-from .views import local_today, parse_by, parse_choice
+from .views import local_today, parse_by, parse_choice, q
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -96,7 +96,7 @@ def top(kind: str):
     if kind not in _TOP:
         abort(404, "top lists exist for artists, tracks and albums")
     period, by, limit = _period(), _by(), _limit()
-    return {**period.as_dict(), "by": by, "items": _TOP[kind](db.get_conn(), _uid(), period, by, limit)}
+    return {**period.as_dict(), "by": by, "items": q(_TOP[kind], period, by, limit)}
 
 
 _SERIES = {
@@ -110,35 +110,35 @@ _SERIES = {
 def series(name: str):
     """Monthly series: catalogue growth, artist diversity, listening time per month."""
     period = _period()
-    return {**period.as_dict(), "months": _SERIES[name](db.get_conn(), _uid(), period)}
+    return {**period.as_dict(), "months": q(_SERIES[name], period)}
 
 
 @bp.get("/consistency")
 def consistency():
     """In how many of the range's monthly charts each artist was."""
     period = _period()
-    return {**period.as_dict(), **an.consistent_artists(db.get_conn(), _uid(), period, limit=_limit(20))}
+    return {**period.as_dict(), **q(an.consistent_artists, period, _limit(20))}
 
 
 @bp.get("/clock")
 def clock():
     """Listens by hour × weekday in the user's time zone."""
     period = _period()
-    return {**period.as_dict(), "time_zone": current_user()["time_zone"], **an.listening_clock(db.get_conn(), _uid(), period)}
+    return {**period.as_dict(), "time_zone": current_user()["time_zone"], **q(an.listening_clock, period)}
 
 
 @bp.get("/skips")
 def skips():
     """Skip rate of the range, overall and per month."""
     period = _period()
-    return {**period.as_dict(), **an.skip_rate(db.get_conn(), _uid(), period)}
+    return {**period.as_dict(), **q(an.skip_rate, period)}
 
 
 @bp.get("/taste-shift")
 def taste_shift():
     """Monthly chart ranks of the range's top artists."""
     period = _period()
-    return {**period.as_dict(), **an.taste_shift(db.get_conn(), _uid(), period)}
+    return {**period.as_dict(), **q(an.taste_shift, period)}
 
 
 @bp.get("/months")
@@ -156,13 +156,13 @@ def chart(month: str):
     source = _checked(lambda: parse_choice(request.args.get("source"), ("plays", "snapshots"), "plays", strict=True, name="source"))
     if source == "snapshots":
         return an.snapshot_chart(db.get_conn(), _uid(), month)
-    return an.monthly_chart(db.get_conn(), _uid(), month, _by())
+    return q(an.monthly_chart, month, _by())
 
 
 @bp.get("/month/<month>")
 def month(month: str):
     """The time machine's month page."""
-    return an.month_page(db.get_conn(), _uid(), _month(month), _by())
+    return q(an.month_page, _month(month), _by())
 
 
 @bp.get("/compare")
@@ -172,7 +172,7 @@ def compare():
         abort(400, "a and b (months like 2025-04) are required")
     a, b = _month(request.args["a"]), _month(request.args["b"])
     kind = _checked(lambda: parse_choice(request.args.get("kind"), ("artists", "tracks"), "artists", strict=True, name="kind"))
-    return an.compare_months(db.get_conn(), _uid(), a, b, kind, _by())
+    return q(an.compare_months, a, b, kind, _by())
 
 
 @bp.get("/on-this-day")
@@ -180,7 +180,7 @@ def on_this_day():
     """What was played on this date in earlier years (default: today)."""
     raw = request.args.get("date")
     day = _checked(lambda: date.fromisoformat(raw)) if raw else local_today(current_user())
-    return {"date": day.isoformat(), "years": an.on_this_day(db.get_conn(), _uid(), day)}
+    return {"date": day.isoformat(), "years": q(an.on_this_day, day)}
 
 
 @bp.get("/year/<int:year>")
@@ -188,13 +188,13 @@ def year(year: int):
     """Year in review."""
     if not 1900 <= year <= 2999:
         abort(400, "year out of range")
-    return an.year_in_review(db.get_conn(), _uid(), year)
+    return q(an.year_in_review, year)
 
 
 @bp.get("/artist/<int:artist_id>")
 def artist(artist_id: int):
     """An artist page; 404 unless the user played the artist."""
-    page = an.artist_page(db.get_conn(), _uid(), artist_id)
+    page = q(an.artist_page, artist_id)
     if page is None:
         abort(404, "No such artist in your history.")
     return page
@@ -203,7 +203,7 @@ def artist(artist_id: int):
 @bp.get("/track/<int:track_id>")
 def track(track_id: int):
     """A track page; 404 unless the user played the track."""
-    page = an.track_page(db.get_conn(), _uid(), track_id)
+    page = q(an.track_page, track_id)
     if page is None:
         abort(404, "No such track in your history.")
     return page

@@ -8,7 +8,7 @@ from .. import analytics as an
 from .. import db
 from . import charts
 from .auth import current_user, login_required
-from .views import local_today, parse_by, parse_choice
+from .views import local_today, parse_by, parse_choice, q
 
 bp = Blueprint("timemachine", __name__)
 
@@ -47,8 +47,8 @@ def month(month: str):
     source = parse_choice(request.args.get("source"), ("plays", "snapshots"), "plays", strict=False, name="source")
     if not has_snapshot:
         source = "plays"
-    page = an.month_page(conn, uid, month, by)
-    snapshot = an.snapshot_chart(conn, uid, month) if source == "snapshots" else None
+    page = q(an.month_page, month, by)
+    snapshot = an.snapshot_chart(db.get_conn(), _uid(), month) if source == "snapshots" else None
     return render_template("month.html", page=page, by=by, source=source, has_snapshot=has_snapshot, snapshot=snapshot,
                            months=an.data_months(conn, uid))  # fmt: skip
 
@@ -68,7 +68,7 @@ def compare():
         except ValueError:
             error = "Pick two months (like 2025-04) to compare."
         else:
-            result = an.compare_months(conn, uid, a, b, kind)
+            result = q(an.compare_months, a, b, kind)
     elif len(months) >= 2:
         a, b = months[-2], months[-1]
     return render_template("compare.html", months=months, a=a, b=b, kind=kind, result=result, error=error), (
@@ -81,7 +81,7 @@ def compare():
 def on_this_day():
     """What you played on today's date in earlier years."""
     today = local_today(current_user())
-    return render_template("on_this_day.html", today=today, years=an.on_this_day(db.get_conn(), _uid(), today))
+    return render_template("on_this_day.html", today=today, years=q(an.on_this_day, today))
 
 
 @bp.get("/year/<int:year>")
@@ -90,7 +90,7 @@ def year(year: int):
     """Year in review."""
     if not 1900 <= year <= 2999:
         abort(404)
-    review = an.year_in_review(db.get_conn(), _uid(), year)
+    review = q(an.year_in_review, year)
     chart = charts.monthly([m["month"] for m in review["months"]], "Minutes", [m["minutes"] for m in review["months"]])
     return render_template("year.html", review=review, minutes_chart=chart)
 
@@ -99,7 +99,7 @@ def year(year: int):
 @login_required
 def artist(artist_id: int):
     """An artist in your history (404 for anyone else's or unknown)."""
-    page = an.artist_page(db.get_conn(), _uid(), artist_id)
+    page = q(an.artist_page, artist_id)
     if page is None:
         abort(404, "This artist is not in your history.")
     return render_template("artist.html", page=page, months_chart=charts.item_months(page["months"]))
@@ -109,7 +109,7 @@ def artist(artist_id: int):
 @login_required
 def track(track_id: int):
     """A track in your history (404 for anyone else's or unknown)."""
-    page = an.track_page(db.get_conn(), _uid(), track_id)
+    page = q(an.track_page, track_id)
     if page is None:
         abort(404, "This track is not in your history.")
     return render_template("track.html", page=page, months_chart=charts.item_months(page["months"]))

@@ -28,3 +28,11 @@ def parse_choice(value: str | None, choices: tuple[str, ...], default: str, *, s
 def parse_by(value: str | None, *, strict: bool) -> str:
     """listens | minutes."""
     return parse_choice(value, analytics.MEASURES, "listens", strict=strict, name="by")
+
+
+def q(fn, *args):
+    """`fn(conn, current user, *args)` through the analytics cache (see `analytics.cached`)."""
+    from .. import db
+    from .auth import current_user
+
+    return analytics.cached(db.get_conn(), current_user()["id"], fn, *args)
