@@ -107,3 +107,26 @@ def test_a_play_just_after_local_midnight_lands_on_the_local_day(engine):
         (day,) = actual(conn, alice)
         assert day[0] == date(2025, 7, 1)
         assert conn.execute(sa.select(monthly_tracks.c.month)).scalar_one() == "2025-07"
+
+
+def test_the_view_cache_follows_every_change_of_the_rollups(engine):
+    from music_time_machine import analytics as an
+
+    everything = an.Period("all", None, None)
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        add_plays(conn, alice, play("A", "One", at="2025-01-01T10:00:00"))
+    with engine.connect() as conn:
+        assert [t["title"] for t in an.cached(conn, alice, an.top_tracks, everything)] == ["One"]
+    with transaction(engine) as conn:
+        add_plays(conn, alice, play("A", "Two", at="2025-01-02T10:00:00"), play("A", "Two", at="2025-01-03T10:00:00"))
+    with engine.connect() as conn:
+        assert [t["title"] for t in an.cached(conn, alice, an.top_tracks, everything)] == ["Two", "One"]
+        assert an.overview(conn, alice).plays == 3
+    with transaction(engine) as conn:
+        add_plays(conn, alice, play("Show", "Episode", at="2025-01-04T10:00:00", kind="podcast"))
+        conn.execute(plays.delete().where(plays.c.user_id == alice, plays.c.kind == "music"))
+        rollups.rebuild(conn, alice)
+    with engine.connect() as conn:
+        assert an.cached(conn, alice, an.top_tracks, everything) == []
+        assert (an.overview(conn, alice).plays, an.overview(conn, alice).podcast_plays) == (0, 1)
