@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import rollups
 from .db import insert_ignoring_conflicts
 from .records import PlayRecord, name_key
 from .schema import artists, plays, tracks
@@ -182,4 +183,5 @@ def store_plays(
         added = conn.execute(insert, rows).rowcount
     else:  # psycopg reports -1 for executemany: count the ids that come back instead
         added = len(conn.execute(insert.returning(plays.c.id), rows).all())
+    rollups.add_plays(conn, user_id, rows)  # keep the analytics' summary tables in step
     return StoreResult(added=added, duplicates=len(rows) - added)

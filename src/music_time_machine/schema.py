@@ -204,3 +204,108 @@ job_locks = sa.Table(
     sa.Column("owner", sa.String(100), nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
+
+# --- Rollups: summary tables kept up to date by `rollups` ------------------------------------
+# Music plays only, bucketed by the *local* day of the user's time zone (computed in Python
+# with zoneinfo, so DST is right and the SQL stays database-neutral). They are derived data:
+# `rollups.rebuild` recreates them from `plays` at any time.
+
+daily_plays = sa.Table(
+    "daily_plays",
+    metadata,
+    _user_fk(),
+    sa.Column("day", sa.Date, nullable=False),  # local date in the user's time zone
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("artist_id", sa.Integer, nullable=False),
+    sa.Column("plays", sa.Integer, nullable=False),
+    sa.Column("listens", sa.Integer, nullable=False),  # plays with ms_played >= the user's threshold
+    sa.Column("ms_played", sa.BigInteger, nullable=False),
+    sa.Column("skips", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "day", "track_id"),
+)
+
+monthly_tracks = sa.Table(
+    "monthly_tracks",
+    metadata,
+    _user_fk(),
+    sa.Column("month", sa.String(7), nullable=False),  # 'YYYY-MM', local
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("artist_id", sa.Integer, nullable=False),
+    sa.Column("plays", sa.Integer, nullable=False),
+    sa.Column("listens", sa.Integer, nullable=False),
+    sa.Column("ms_played", sa.BigInteger, nullable=False),
+    sa.Column("skips", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "month", "track_id"),
+    sa.Index("ix_monthly_tracks_track", "user_id", "track_id", "month"),
+    sa.Index("ix_monthly_tracks_artist", "user_id", "artist_id", "month"),
+)
+
+monthly_artists = sa.Table(
+    "monthly_artists",
+    metadata,
+    _user_fk(),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("artist_id", sa.Integer, nullable=False),
+    sa.Column("plays", sa.Integer, nullable=False),
+    sa.Column("listens", sa.Integer, nullable=False),
+    sa.Column("ms_played", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "month", "artist_id"),
+)
+
+# The monthly charts derived from plays: top 50 tracks and artists of each month by listens
+# (ties: more minutes first, then the lower id). Consistency, turnover and taste shift read these.
+monthly_charts = sa.Table(
+    "monthly_charts",
+    metadata,
+    _user_fk(),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # track | artist
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("item_id", sa.Integer, nullable=False),  # tracks.id or artists.id
+    sa.Column("listens", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "month", "kind", "rank"),
+    sa.Index("ix_monthly_charts_item", "user_id", "kind", "item_id"),
+)
+
+# Listening by local day, hour and source (weekday 0 = Monday): the clock, time per month,
+# skip rate, data coverage.
+hourly_plays = sa.Table(
+    "hourly_plays",
+    metadata,
+    _user_fk(),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("hour", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(10), nullable=False),  # extended | account | api (data coverage)
+    sa.Column("weekday", sa.Integer, nullable=False),
+    sa.Column("plays", sa.Integer, nullable=False),
+    sa.Column("listens", sa.Integer, nullable=False),
+    sa.Column("ms_played", sa.BigInteger, nullable=False),
+    sa.Column("skips", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "day", "hour", "source"),
+)
+
+# All-time per track: first and last local day, totals (tracks tracked, discoveries, track pages).
+track_totals = sa.Table(
+    "track_totals",
+    metadata,
+    _user_fk(),
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("artist_id", sa.Integer, nullable=False),
+    sa.Column("first_day", sa.Date, nullable=False),
+    sa.Column("last_day", sa.Date, nullable=False),
+    sa.Column("plays", sa.Integer, nullable=False),
+    sa.Column("listens", sa.Integer, nullable=False),
+    sa.Column("ms_played", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "track_id"),
+    sa.Index("ix_track_totals_first", "user_id", "first_day"),
+)
+
+# What the rollups of a user were built with; `version` changes whenever they change.
+rollup_state = sa.Table(
+    "rollup_state",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    sa.Column("listen_threshold_ms", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)

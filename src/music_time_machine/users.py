@@ -76,3 +76,24 @@ def consume_login_token(conn: Connection, token: str, *, now: datetime) -> int |
         .values(used_at=now)
     ).rowcount
     return user_id if used == 1 else None
+
+
+def update_preferences(conn: Connection, user_id: int, *, time_zone: str, listen_threshold_ms: int) -> None:
+    """Change the user's time zone and listen threshold; the analytics' rollups follow.
+
+    Raises ValueError for an unknown time zone or a threshold outside 0..600,000 ms.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from . import rollups
+
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone: {time_zone!r}") from None
+    if not 0 <= int(listen_threshold_ms) <= 600_000:
+        raise ValueError("the listen threshold must be between 0 and 600,000 ms")
+    conn.execute(
+        users.update().where(users.c.id == user_id).values(time_zone=time_zone, listen_threshold_ms=int(listen_threshold_ms))
+    )
+    rollups.rebuild(conn, user_id)

@@ -45,10 +45,13 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every feature's routes."""
-    from . import auth, dashboard, settings, spotify_auth, status
+    from . import analytics, api, auth, dashboard, settings, spotify_auth, status, timemachine
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(analytics.bp)
+    app.register_blueprint(timemachine.bp)
+    app.register_blueprint(api.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(spotify_auth.bp)
     app.register_blueprint(settings.bp)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, session
 
 from .. import analytics, db
+from ..clock import utcnow
+from . import charts
 from .auth import current_user, safe_next_url
 
 bp = Blueprint("dashboard", __name__)
@@ -19,4 +21,16 @@ def index():
         if next_url:
             session["next_url"] = next_url
         return render_template("start.html")
-    return render_template("home.html", overview=analytics.overview(db.get_conn(), user["id"]))
+    conn = db.get_conn()
+    overview = analytics.overview(conn, user["id"])
+    summary = analytics.dashboard(conn, user["id"]) if overview.plays else None
+    chart = None
+    if summary:
+        growth = summary["new_tracks_per_month"]
+        chart = charts.figure(
+            "new-tracks", "New tracks discovered per month",
+            charts.bar([g["month"] for g in growth], [("New tracks", [g["new_tracks"] for g in growth])]),
+            ["Month", "New tracks"], [[g["month"], g["new_tracks"]] for g in growth],
+        )  # fmt: skip
+    blocked_until = user["blocked_until"] if user["blocked_until"] and user["blocked_until"] > utcnow() else None
+    return render_template("home.html", overview=overview, summary=summary, chart=chart, blocked_until=blocked_until)

@@ -1,0 +1,308 @@
+"""Summary tables of a user's music plays, kept in step with `plays`.
+
+Analytics read these instead of `plays`: a decade of plays is millions of rows, but a month
+has only thousands of (month, track) cells. Everything is bucketed by the *local* day in the
+user's time zone, computed here in Python with zoneinfo (so DST changes are right and the SQL
+stays the same on SQLite and PostgreSQL).
+
+- `rebuild(conn, user_id)` recreates them from the raw plays (after a clear, a time-zone or
+  threshold change, or when in doubt);
+- `refresh_days(conn, user_id, days)` recomputes the given local days (and the months and
+  tracks they touch) from the raw plays, so it is correct whether the new plays were added,
+  were duplicates, or were deleted;
+- `add_plays(conn, user_id, rows)` is what `history.store_plays` calls with the rows it tried
+  to insert.
+
+Definitions: a *listen* is a play with `ms_played >= users.listen_threshold_ms`; a *skip* is a
+play Spotify flagged `skipped`, or, where that flag is unknown (account exports, the API), a
+play shorter than the threshold. Podcasts and audiobooks are left out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .schema import (
+    daily_plays,
+    hourly_plays,
+    monthly_artists,
+    monthly_charts,
+    monthly_tracks,
+    plays,
+    rollup_state,
+    track_totals,
+    tracks,
+    users,
+)
+
+CHART_SIZE = 50
+
+_CHUNK = 500
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The ZoneInfo for a stored time-zone name (UTC when unknown)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def month_of(day: date) -> str:
+    """'YYYY-MM' of a date."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _settings(conn: Connection, user_id: int) -> tuple[str, int]:
+    row = conn.execute(
+        sa.select(users.c.time_zone, users.c.listen_threshold_ms).where(users.c.id == user_id)
+    ).one()
+    return row[0] or "UTC", int(row[1])
+
+
+def _day_span_utc(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    """[start, end) of a local day in Unix seconds (23 or 25 hours long on DST days)."""
+    start = datetime.combine(day, time(), tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def _aggregate(rows: Iterable[Sequence], tz: ZoneInfo, threshold: int):
+    """Fold (track_id, artist_id, ended_at, ms_played, skipped, source) rows into day and hour cells."""
+    days: dict[tuple[date, int], list] = {}
+    hours: dict[tuple[date, int], list] = {}
+    # Converting each timestamp with zoneinfo is the slow part; plays cluster in hours, so cache
+    # the local hour of every UTC hour seen.
+    hour_cache: dict[int, datetime] = {}
+    for track_id, artist_id, ended_at, ms, skipped, source in rows:
+        utc_hour = ended_at - ended_at % 3600
+        local = hour_cache.get(utc_hour)
+        if local is None:
+            local = hour_cache[utc_hour] = datetime.fromtimestamp(utc_hour, tz)
+        day = local.date()
+        listen = 1 if ms >= threshold else 0
+        skip = 1 if (skipped if skipped is not None else ms < threshold) else 0
+        cell = days.get((day, track_id))
+        if cell is None:
+            days[(day, track_id)] = [artist_id, 1, listen, ms, skip]
+        else:
+            cell[1] += 1
+            cell[2] += listen
+            cell[3] += ms
+            cell[4] += skip
+        hcell = hours.get((day, local.hour, source))
+        if hcell is None:
+            hours[(day, local.hour, source)] = [1, listen, ms, skip]
+        else:
+            hcell[0] += 1
+            hcell[1] += listen
+            hcell[2] += ms
+            hcell[3] += skip
+    return days, hours
+
+
+def _play_rows(conn: Connection, user_id: int, start: int | None = None, end: int | None = None):
+    query = (
+        sa.select(
+            plays.c.track_id, tracks.c.artist_id, plays.c.ended_at, plays.c.ms_played, plays.c.skipped, plays.c.source
+        )
+        .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+        .where(plays.c.user_id == user_id, plays.c.kind == "music")
+    )
+    if start is not None:
+        query = query.where(plays.c.ended_at >= start, plays.c.ended_at < end)
+    return conn.execute(query)
+
+
+def _insert_cells(conn: Connection, user_id: int, days: Mapping, hours: Mapping) -> None:
+    day_rows = [
+        {"user_id": user_id, "day": day, "track_id": track_id, "artist_id": c[0], "plays": c[1],
+         "listens": c[2], "ms_played": c[3], "skips": c[4]}
+        for (day, track_id), c in days.items()
+    ]  # fmt: skip
+    hour_rows = [
+        {"user_id": user_id, "day": day, "hour": hour, "source": source, "weekday": day.weekday(),
+         "plays": c[0], "listens": c[1], "ms_played": c[2], "skips": c[3]}
+        for (day, hour, source), c in hours.items()
+    ]  # fmt: skip
+    for start in range(0, len(day_rows), 5_000):
+        conn.execute(daily_plays.insert(), day_rows[start : start + 5_000])
+    if hour_rows:
+        conn.execute(hourly_plays.insert(), hour_rows)
+
+
+def _refresh_months(conn: Connection, user_id: int, months: Iterable[str]) -> None:
+    """Recompute monthly_tracks of these months from daily_plays."""
+    for month in sorted(set(months)):
+        year, mon = int(month[:4]), int(month[5:])
+        first = date(year, mon, 1)
+        after = date(year + (mon == 12), mon % 12 + 1, 1)
+        conn.execute(monthly_tracks.delete().where(monthly_tracks.c.user_id == user_id, monthly_tracks.c.month == month))
+        d = daily_plays.c
+        conn.execute(
+            monthly_tracks.insert().from_select(
+                ["user_id", "month", "track_id", "artist_id", "plays", "listens", "ms_played", "skips"],
+                sa.select(
+                    d.user_id, sa.literal(month, sa.String(7)), d.track_id, sa.func.min(d.artist_id),
+                    sa.func.sum(d.plays), sa.func.sum(d.listens), sa.func.sum(d.ms_played), sa.func.sum(d.skips),
+                )
+                .where(d.user_id == user_id, d.day >= first, d.day < after)
+                .group_by(d.user_id, d.track_id),
+            )
+        )  # fmt: skip
+        m = monthly_tracks.c
+        conn.execute(monthly_artists.delete().where(monthly_artists.c.user_id == user_id, monthly_artists.c.month == month))
+        conn.execute(
+            monthly_artists.insert().from_select(
+                ["user_id", "month", "artist_id", "plays", "listens", "ms_played"],
+                sa.select(m.user_id, m.month, m.artist_id, sa.func.sum(m.plays), sa.func.sum(m.listens), sa.func.sum(m.ms_played))
+                .where(m.user_id == user_id, m.month == month)
+                .group_by(m.user_id, m.month, m.artist_id),
+            )
+        )  # fmt: skip
+        _refresh_chart(conn, user_id, month)
+
+
+def _refresh_chart(conn: Connection, user_id: int, month: str) -> None:
+    """The month's top CHART_SIZE tracks and artists by listens (only items with a listen)."""
+    conn.execute(monthly_charts.delete().where(monthly_charts.c.user_id == user_id, monthly_charts.c.month == month))
+    rows = []
+    for kind, table, key in (("track", monthly_tracks, "track_id"), ("artist", monthly_artists, "artist_id")):
+        t = table.c
+        top = conn.execute(
+            sa.select(t[key], t.listens)
+            .where(t.user_id == user_id, t.month == month, t.listens > 0)
+            .order_by(t.listens.desc(), t.ms_played.desc(), t[key])
+            .limit(CHART_SIZE)
+        ).all()
+        rows += [
+            {"user_id": user_id, "month": month, "kind": kind, "rank": rank, "item_id": item_id, "listens": listens}
+            for rank, (item_id, listens) in enumerate(top, 1)
+        ]
+    if rows:
+        conn.execute(monthly_charts.insert(), rows)
+
+
+def _refresh_tracks(conn: Connection, user_id: int, track_ids: Iterable[int] | None) -> None:
+    """Recompute track_totals (all tracks when `track_ids` is None) from daily_plays."""
+    d = daily_plays.c
+    select = sa.select(
+        d.user_id, d.track_id, sa.func.min(d.artist_id), sa.func.min(d.day), sa.func.max(d.day),
+        sa.func.sum(d.plays), sa.func.sum(d.listens), sa.func.sum(d.ms_played),
+    ).where(d.user_id == user_id).group_by(d.user_id, d.track_id)  # fmt: skip
+    columns = ["user_id", "track_id", "artist_id", "first_day", "last_day", "plays", "listens", "ms_played"]
+    if track_ids is None:
+        conn.execute(track_totals.delete().where(track_totals.c.user_id == user_id))
+        conn.execute(track_totals.insert().from_select(columns, select))
+        return
+    ids = sorted(set(track_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        conn.execute(
+            track_totals.delete().where(track_totals.c.user_id == user_id, track_totals.c.track_id.in_(chunk))
+        )
+        conn.execute(track_totals.insert().from_select(columns, select.where(d.track_id.in_(chunk))))
+
+
+def _bump(conn: Connection, user_id: int, tz_name: str, threshold: int) -> None:
+    # A random version rather than a counter: a cache keyed by it can never mistake a restored
+    # backup or a recreated database (whose counter would start again) for data it has seen.
+    new_version = secrets.randbits(31) or 1
+    updated = conn.execute(
+        rollup_state.update()
+        .where(rollup_state.c.user_id == user_id)
+        .values(time_zone=tz_name, listen_threshold_ms=threshold, version=new_version)
+    ).rowcount
+    if not updated:
+        conn.execute(
+            rollup_state.insert().values(user_id=user_id, time_zone=tz_name, listen_threshold_ms=threshold, version=new_version)
+        )
+
+
+def version(conn: Connection, user_id: int) -> int:
+    """A number that changes whenever the user's rollups change (0 before the first build)."""
+    return conn.execute(sa.select(rollup_state.c.version).where(rollup_state.c.user_id == user_id)).scalar() or 0
+
+
+def rebuild(conn: Connection, user_id: int) -> None:
+    """Recreate every rollup of the user from the raw plays."""
+    tz_name, threshold = _settings(conn, user_id)
+    for table in (daily_plays, hourly_plays, monthly_tracks, monthly_artists, monthly_charts, track_totals):
+        conn.execute(table.delete().where(table.c.user_id == user_id))
+    days, hours = _aggregate(_play_rows(conn, user_id), zone(tz_name), threshold)
+    _insert_cells(conn, user_id, days, hours)
+    _refresh_months(conn, user_id, {month_of(key[0]) for key in hours})
+    _refresh_tracks(conn, user_id, None)
+    _bump(conn, user_id, tz_name, threshold)
+
+
+def refresh_days(conn: Connection, user_id: int, days: Iterable[date]) -> None:
+    """Recompute the given local days, and the months and tracks they touch, from the raw plays."""
+    tz_name, threshold = _settings(conn, user_id)
+    state = conn.execute(sa.select(rollup_state).where(rollup_state.c.user_id == user_id)).mappings().first()
+    if state is None or state["time_zone"] != tz_name or state["listen_threshold_ms"] != threshold:
+        rebuild(conn, user_id)  # built with other settings (or never): a partial refresh would mix them
+        return
+    tz = zone(tz_name)
+    days = sorted(set(days))
+    if not days:
+        return
+    touched_tracks: set[int] = set()
+    # Contiguous runs of days become one range query each.
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and day - runs[-1][1] <= timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    for first, last in runs:
+        touched_tracks.update(
+            conn.execute(
+                sa.select(daily_plays.c.track_id).where(
+                    daily_plays.c.user_id == user_id, daily_plays.c.day >= first, daily_plays.c.day <= last
+                )
+            ).scalars()
+        )
+        for table in (daily_plays, hourly_plays):
+            conn.execute(table.delete().where(table.c.user_id == user_id, table.c.day >= first, table.c.day <= last))
+        start, _ = _day_span_utc(first, tz)
+        _, end = _day_span_utc(last, tz)
+        cells, hours = _aggregate(_play_rows(conn, user_id, start, end), tz, threshold)
+        touched_tracks.update(track_id for _, track_id in cells)
+        _insert_cells(conn, user_id, cells, hours)
+    _refresh_months(conn, user_id, {month_of(day) for day in days})
+    _refresh_tracks(conn, user_id, touched_tracks)
+    _bump(conn, user_id, tz_name, threshold)
+
+
+def add_plays(conn: Connection, user_id: int, rows: Sequence[Mapping]) -> None:
+    """Bring the rollups up to date after plays (dicts with `ended_at` and `kind`) were stored."""
+    ended = [row["ended_at"] for row in rows if row.get("kind", "music") == "music"]
+    tz_name, threshold = _settings(conn, user_id)
+    if not ended:  # podcasts only: nothing to roll up, but cached numbers (podcast plays) change
+        if rows:
+            _bump(conn, user_id, tz_name, threshold)
+        return
+    tz = zone(tz_name)
+    hour_days: dict[int, date] = {}
+    days = set()
+    for ts in ended:
+        utc_hour = ts - ts % 3600
+        if utc_hour not in hour_days:
+            hour_days[utc_hour] = datetime.fromtimestamp(utc_hour, tz).date()
+        days.add(hour_days[utc_hour])
+    refresh_days(conn, user_id, days)
+
+
+def days_of_plays(conn: Connection, user_id: int) -> set[date]:
+    """Every local day that has rollup rows (what a delete of plays must refresh)."""
+    return set(
+        conn.execute(sa.select(hourly_plays.c.day).where(hourly_plays.c.user_id == user_id).distinct()).scalars()
+    )
+

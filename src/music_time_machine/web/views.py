@@ -1,0 +1,38 @@
+"""What the analytics pages and the JSON API share: reading a request's parameters."""
+
+from __future__ import annotations
+
+from datetime import UTC, date
+
+from .. import analytics
+from ..clock import utcnow
+from ..rollups import zone
+
+
+def local_today(user) -> date:
+    """Today's date in the user's time zone (the clock is frozen in tests)."""
+    return utcnow().replace(tzinfo=UTC).astimezone(zone(user["time_zone"])).date()
+
+
+def parse_choice(value: str | None, choices: tuple[str, ...], default: str, *, strict: bool, name: str) -> str:
+    """`value` if it is one of `choices`; the default when missing (or, unless strict, unknown)."""
+    if value is None or value == "":
+        return default
+    if value in choices:
+        return value
+    if strict:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}")
+    return default
+
+
+def parse_by(value: str | None, *, strict: bool) -> str:
+    """listens | minutes."""
+    return parse_choice(value, analytics.MEASURES, "listens", strict=strict, name="by")
+
+
+def q(fn, *args):
+    """`fn(conn, current user, *args)` through the analytics cache (see `analytics.cached`)."""
+    from .. import db
+    from .auth import current_user
+
+    return analytics.cached(db.get_conn(), current_user()["id"], fn, *args)

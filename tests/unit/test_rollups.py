@@ -1,0 +1,132 @@
+"""The rollups equal a straightforward computation over the raw plays, whatever happened."""
+
+from collections import Counter
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from factories import add_plays, make_user, play
+from music_time_machine import rollups, users
+from music_time_machine.db import transaction
+from music_time_machine.generator import generate_history
+from music_time_machine.history import store_plays
+from music_time_machine.schema import daily_plays, hourly_plays, monthly_tracks, plays, track_totals, tracks
+
+
+def expected(conn, user_id, tz="UTC", threshold=30_000):
+    """(day, track) -> (plays, listens, ms, skips), computed naively from the plays table."""
+    rows = conn.execute(
+        sa.select(plays.c.track_id, plays.c.ended_at, plays.c.ms_played, plays.c.skipped).where(
+            plays.c.user_id == user_id, plays.c.kind == "music"
+        )
+    )
+    cells = Counter()
+    for track_id, ended_at, ms, skipped in rows:
+        day = datetime.fromtimestamp(ended_at, ZoneInfo(tz)).date()
+        skip = skipped if skipped is not None else ms < threshold
+        cells[(day, track_id, "plays")] += 1
+        cells[(day, track_id, "listens")] += ms >= threshold
+        cells[(day, track_id, "ms")] += ms
+        cells[(day, track_id, "skips")] += bool(skip)
+    return {
+        (day, t): (cells[(day, t, "plays")], cells[(day, t, "listens")], cells[(day, t, "ms")], cells[(day, t, "skips")])
+        for (day, t, k) in cells if k == "plays"
+    }
+
+
+def actual(conn, user_id):
+    d = daily_plays.c
+    return {
+        (day, t): (p, listens, ms, skips)
+        for day, t, p, listens, ms, skips in conn.execute(
+            sa.select(d.day, d.track_id, d.plays, d.listens, d.ms_played, d.skips).where(d.user_id == user_id)
+        )
+    }
+
+
+def assert_consistent(conn, user_id, tz="UTC", threshold=30_000):
+    want = expected(conn, user_id, tz, threshold)
+    assert actual(conn, user_id) == want
+    months = Counter()
+    for (day, t), (p, listens, ms, skips) in want.items():
+        months[(rollups.month_of(day), t)] += listens
+    got_months = {
+        (m, t): listens
+        for m, t, listens in conn.execute(
+            sa.select(monthly_tracks.c.month, monthly_tracks.c.track_id, monthly_tracks.c.listens).where(
+                monthly_tracks.c.user_id == user_id
+            )
+        )
+    }
+    assert got_months == dict(months)
+    hour_total = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(hourly_plays.c.plays), 0)).where(hourly_plays.c.user_id == user_id)
+    ).scalar_one()
+    assert hour_total == sum(v[0] for v in want.values())
+    firsts = {}
+    for (day, t) in want:
+        firsts[t] = min(firsts.get(t, day), day)
+    got_firsts = dict(
+        conn.execute(sa.select(track_totals.c.track_id, track_totals.c.first_day).where(track_totals.c.user_id == user_id)).all()
+    )
+    assert got_firsts == firsts
+
+
+def test_rollups_follow_store_plays_including_duplicates_and_late_additions(any_engine):
+    records = list(generate_history(400, start=date(2025, 3, 1), end=date(2025, 5, 1), seed=3))
+    with transaction(any_engine) as conn:
+        alice = make_user(conn, "alice", time_zone="Europe/Berlin")
+        bob = make_user(conn, "bob")
+        store_plays(conn, alice, records[:250])
+        store_plays(conn, alice, records[200:])  # overlaps: duplicates must not double-count
+        store_plays(conn, bob, records[:10])
+        add_plays(conn, alice, play("Late", "Arrival", at="2025-03-30T22:30:00", ms=10_000, skipped=None))
+        assert_consistent(conn, alice, "Europe/Berlin")
+        assert_consistent(conn, bob)
+
+
+def test_rollups_after_a_clear_and_a_time_zone_and_threshold_change(any_engine):
+    records = list(generate_history(300, start=date(2025, 10, 20), end=date(2025, 11, 10), seed=5))
+    with transaction(any_engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, records)
+        assert_consistent(conn, alice)
+        users.update_preferences(conn, alice, time_zone="America/New_York", listen_threshold_ms=60_000)
+        assert_consistent(conn, alice, "America/New_York", 60_000)
+        conn.execute(plays.delete().where(plays.c.user_id == alice))  # a clear
+        rollups.rebuild(conn, alice)
+        assert actual(conn, alice) == {}
+        assert conn.execute(sa.select(sa.func.count()).select_from(track_totals)).scalar_one() == 0
+
+
+def test_a_play_just_after_local_midnight_lands_on_the_local_day(engine):
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice", time_zone="Asia/Tokyo")
+        add_plays(conn, alice, play(at="2025-06-30T15:30:00"))  # 00:30 on 1 July in Tokyo
+        (day,) = actual(conn, alice)
+        assert day[0] == date(2025, 7, 1)
+        assert conn.execute(sa.select(monthly_tracks.c.month)).scalar_one() == "2025-07"
+
+
+def test_the_view_cache_follows_every_change_of_the_rollups(engine):
+    from music_time_machine import analytics as an
+
+    everything = an.Period("all", None, None)
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        add_plays(conn, alice, play("A", "One", at="2025-01-01T10:00:00"))
+    with engine.connect() as conn:
+        assert [t["title"] for t in an.cached(conn, alice, an.top_tracks, everything)] == ["One"]
+    with transaction(engine) as conn:
+        add_plays(conn, alice, play("A", "Two", at="2025-01-02T10:00:00"), play("A", "Two", at="2025-01-03T10:00:00"))
+    with engine.connect() as conn:
+        assert [t["title"] for t in an.cached(conn, alice, an.top_tracks, everything)] == ["Two", "One"]
+        assert an.overview(conn, alice).plays == 3
+    with transaction(engine) as conn:
+        add_plays(conn, alice, play("Show", "Episode", at="2025-01-04T10:00:00", kind="podcast"))
+        conn.execute(plays.delete().where(plays.c.user_id == alice, plays.c.kind == "music"))
+        rollups.rebuild(conn, alice)
+    with engine.connect() as conn:
+        assert an.cached(conn, alice, an.top_tracks, everything) == []
+        assert (an.overview(conn, alice).plays, an.overview(conn, alice).podcast_plays) == (0, 1)
