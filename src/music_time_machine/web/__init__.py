@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -25,11 +26,20 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, whose cookie is Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        # request.is_secure sees https behind a trusted proxy too (ProxyFix, MTM_TRUST_PROXY=1).
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
 def register_security(app: Flask) -> None:
-    """CSRF on every state-changing request, security headers on every response."""
+    """CSRF on every state-changing request, security headers on every response, safe cookies."""
     if app.config["TRUST_PROXY"]:
         # Behind a reverse proxy that sets X-Forwarded-Proto/Host, so https and the host are seen.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)
+    app.session_interface = SessionInterface()
     csrf.init_app(app)
 
     @app.after_request
@@ -45,7 +55,7 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every feature's routes."""
-    from . import analytics, api, auth, dashboard, settings, spotify_auth, status, timemachine
+    from . import analytics, api, auth, dashboard, exports, settings, spotify_auth, status, timemachine
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
@@ -55,6 +65,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(status.bp)
     app.register_blueprint(spotify_auth.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(exports.bp)
     app.context_processor(auth.inject_current_user)
     app.context_processor(settings.inject_spotify)
 
