@@ -302,6 +302,108 @@ def worker_sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+# --- your data: stats, export, backup, restore ----------------------------------------------------
+
+
+def _user_named(conn, name: str | None):
+    """The user NAME, or the only user when no name is given."""
+    if name is not None:
+        user = users.find_user(conn, name)
+        if user is None:
+            raise click.ClickException(f"No user named {name!r} (mtm users lists them).")
+        return user
+    everyone = users.list_users(conn)
+    if len(everyone) != 1:
+        raise click.ClickException("There are no users yet." if not everyone else "Several users: say which with --user NAME.")
+    return everyone[0]
+
+
+@cli.command("stats")
+@click.option("--user", "name", help="Whose statistics (needed when there are several users).")
+@click.option("--range", "range_key", type=click.Choice(["6m", "12m", "24m", "all"]), default="12m", show_default=True)
+@click.option("--by", type=click.Choice(["listens", "minutes"]), default="listens", show_default=True)
+@click.option("--limit", type=click.IntRange(1, 50), default=10, show_default=True)
+@friendly_errors
+def stats_command(name: str | None, range_key: str, by: str, limit: int) -> None:
+    """Print the top artists and tracks of a range."""
+    from datetime import UTC
+
+    from . import analytics
+    from .rollups import zone
+
+    app = _app()
+    with db_engine(app).connect() as conn:
+        user = _user_named(conn, name)
+        today = utcnow().replace(tzinfo=UTC).astimezone(zone(user["time_zone"])).date()
+        period = analytics.resolve_period(range_key, None, None, today)
+        overview = analytics.overview(conn, user["id"])
+        artists = analytics.top_artists(conn, user["id"], period, by, limit)
+        tracks = analytics.top_tracks(conn, user["id"], period, by, limit)
+    click.echo(f"{user['name']}: {overview.plays:,} plays, {overview.listening_hours:,} hours "
+               f"({'all time' if range_key == 'all' else 'last ' + range_key} below, by {by})")  # fmt: skip
+    unit = "listens" if by == "listens" else "min"
+    for title, entries, label in (("Top artists", artists, lambda e: e["name"]),
+                                  ("Top tracks", tracks, lambda e: f"{e['artist']} – {e['title']}")):  # fmt: skip
+        click.echo(f"\n{title}")
+        if not entries:
+            click.echo("  nothing in this range yet")
+        for entry in entries:
+            click.echo(f"  {entry['rank']:>2}. {label(entry)}  ({entry[by]:,} {unit})")
+
+
+@cli.command("export")
+@click.option("--user", "name", help="Whose plays (needed when there are several users).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(allow_dash=True, dir_okay=False, path_type=Path), default="-",
+              help="File to write (default: standard output).")  # fmt: skip
+@friendly_errors
+def export_command(name: str | None, fmt: str, output: Path) -> None:
+    """Export a user's plays as CSV or JSON Lines."""
+    from . import exports
+
+    app = _app()
+    engine = db_engine(app)
+    with engine.connect() as conn:
+        user = _user_named(conn, name)
+    chunks = (exports.plays_csv if fmt == "csv" else exports.plays_jsonl)(engine, user["id"])
+    with click.open_file(str(output), "w", encoding="utf-8", atomic=str(output) != "-") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    if str(output) != "-":
+        click.echo(f"Wrote {user['name']}'s plays to {output}.", err=True)
+
+
+@cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@friendly_errors
+def backup_command(path: Path) -> None:
+    """Write a consistent copy of the SQLite database to PATH (safe while the app runs)."""
+    from .backup import BackupError, backup_to
+
+    config = load_config()
+    try:
+        size = backup_to(config["DATABASE_URL"], path)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backup written to {path} ({size / 1_048_576:,.1f} MB).")
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@friendly_errors
+def restore_command(path: Path) -> None:
+    """Replace the SQLite database with the backup at PATH (checked, migrated). Stop the server first."""
+    from .backup import BackupError, restore_from
+
+    config = load_config()
+    try:
+        was, now = restore_from(path, config["DATABASE_URL"])
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    migrated = f", migrated from revision {was} to {now}" if was != now else f" (revision {now})"
+    click.echo(f"Restored the database from {path}{migrated}.")
+
+
 def main() -> None:
     """Entry point of the `mtm` console script."""
     cli()

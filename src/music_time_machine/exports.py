@@ -53,10 +53,7 @@ def _play_rows(engine: Engine, user_id: int, chunk: int) -> Iterator[dict]:
         while True:
             rows = conn.execute(query.where(plays.c.id > last_id)).mappings().all()
             for row in rows:
-                out = dict(row)
-                del out["id"]
-                out["ended_at"] = _iso(row["ended_at"])
-                yield out
+                yield {field: row[field] for field in PLAY_FIELDS} | {"ended_at": _iso(row["ended_at"])}
             if len(rows) < chunk:
                 return
             last_id = rows[-1]["id"]
@@ -88,15 +85,18 @@ def plays_jsonl(engine: Engine, user_id: int, *, chunk: int = CHUNK) -> Iterator
 
 def snapshots_csv(engine: Engine, user_id: int) -> Iterator[str]:
     """The user's Spotify snapshots as CSV: one row per list entry."""
+    track_artist = artists.alias("track_artist")
     query = (
         sa.select(
             snapshots.c.taken_on, snapshots.c.time_range, snapshots.c.kind, snapshots.c.rank,
-            sa.func.coalesce(artists.c.name, sa.select(artists.c.name).where(artists.c.id == tracks.c.artist_id)
-                             .scalar_subquery()).label("artist"),
-            tracks.c.title.label("track"), sa.func.coalesce(tracks.c.spotify_uri, artists.c.spotify_uri).label("spotify_uri"),
+            sa.func.coalesce(artists.c.name, track_artist.c.name).label("artist"), tracks.c.title.label("track"),
+            sa.func.coalesce(tracks.c.spotify_uri, artists.c.spotify_uri).label("spotify_uri"),
         )  # fmt: skip
-        .select_from(snapshots.outerjoin(tracks, tracks.c.id == snapshots.c.track_id).outerjoin(
-            artists, artists.c.id == snapshots.c.artist_id))  # fmt: skip
+        .select_from(
+            snapshots.outerjoin(tracks, tracks.c.id == snapshots.c.track_id)
+            .outerjoin(track_artist, track_artist.c.id == tracks.c.artist_id)
+            .outerjoin(artists, artists.c.id == snapshots.c.artist_id)
+        )
         .where(snapshots.c.user_id == user_id)
         .order_by(snapshots.c.taken_on, snapshots.c.kind, snapshots.c.time_range, snapshots.c.rank)
     )

@@ -31,10 +31,10 @@ def _download_name(user_name: str, name: str) -> str:
 @login_required
 def download(name: str):
     """One of the user's exports, streamed as an attachment."""
-    export, mimetype = _FORMATS[name]
+    export, content_type = _FORMATS[name]
     user = current_user()
     chunks = export(db.get_engine(), user["id"])
-    response = Response(stream_with_context(chunks), mimetype=mimetype)
+    response = Response(stream_with_context(chunks), content_type=content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{_download_name(user["name"], name)}"'
     return response
 
