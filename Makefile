@@ -27,8 +27,8 @@ serve: $(VENV)/.installed-app ## serve your own instance (settings from .env)
 test: $(VENV)/.installed-test ## set up and run the whole test suite
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
 
-test-fast: $(VENV)/.installed-test ## everything but the browser and PostgreSQL tiers
-	$(BIN)/pytest -m "not browser and not postgres" -q
+test-fast: $(VENV)/.installed-test ## everything but the browser, PostgreSQL, fuzz and crash tiers
+	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow" -q
 
 bench: $(VENV)/.installed-app ## the page benchmark on 1M generated plays (README: Performance)
 	$(BIN)/python bench/pages.py
