@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -80,6 +82,7 @@ def _overview(conn: Connection, user_id: int) -> Overview:
 
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 1024
+_CACHE_LOCK = threading.Lock()
 
 
 def cached(conn: Connection, user_id: int, fn, *args):
@@ -91,15 +94,15 @@ def cached(conn: Connection, user_id: int, fn, *args):
     Only for functions that read nothing but the rollups and the catalogue (not snapshots).
     """
     key = (str(conn.engine.url), user_id, rollups.version(conn, user_id), fn.__name__, args)
-    try:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    except KeyError:
-        pass
+    with _CACHE_LOCK:  # waitress serves requests from several threads
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
     value = fn(conn, user_id, *args)
-    _CACHE[key] = value
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[key] = value
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return value
 
 
@@ -119,7 +122,7 @@ def range_cutoff(range_key: str, today: date) -> date | None:
 
     An unknown key counts as 12m (the page falls back silently; the API checks keys first).
     """
-    days = RANGES.get(range_key, RANGES[DEFAULT_RANGE]) if range_key in RANGES else RANGES[DEFAULT_RANGE]
+    days = RANGES[range_key] if range_key in RANGES else RANGES[DEFAULT_RANGE]
     return None if days is None else today - timedelta(days=days)
 
 
