@@ -52,7 +52,7 @@ def test_status_reports_version_database_and_user_counts(authenticated_client, e
     body = authenticated_client.get("/status").get_json()
     assert body["ok"] is True
     assert body["database"] == {"reachable": True, "revision": db.head_revision(), "up_to_date": True}
-    assert body["user"] == {"plays": 1, "snapshots": 0}
+    assert body["user"] == {"plays": 1, "tracks": 1, "snapshots": 0}
     assert body["worker"] == {"last_run": None}
     assert "SECRET" not in str(body)
 
@@ -84,3 +84,21 @@ def test_every_page_sends_a_strict_content_security_policy(client):
 def test_unknown_pages_are_a_friendly_404(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404 and b"Back to the start" in response.data
+
+
+def test_status_reports_the_workers_last_run(client, engine, user):
+    from datetime import datetime
+
+    from music_time_machine.schema import job_runs
+
+    with db.transaction(engine) as conn:
+        conn.execute(job_runs.insert().values(job="sync", user_id=user, status="ok", started_at=datetime(2026, 5, 1, 9),
+                                              finished_at=datetime(2026, 5, 1, 9, 0, 2)))  # fmt: skip
+    assert client.get("/status").get_json()["worker"] == {"last_run": "2026-05-01T09:00:02Z"}
+
+
+def test_status_is_503_when_the_schema_is_behind(app, client, engine):
+    with db.transaction(engine) as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    response = client.get("/status")
+    assert response.status_code == 503 and response.get_json()["database"]["up_to_date"] is False

@@ -25,10 +25,14 @@ def status():
             body["worker"] = {"last_run": last_run.isoformat() + "Z" if last_run else None}
             user_id = session.get("user_id")
             if user_id is not None:
+                played = conn.execute(
+                    sa.select(sa.func.count(), sa.func.count(sa.distinct(plays.c.track_id))).where(
+                        plays.c.user_id == user_id
+                    )
+                ).one()
                 body["user"] = {
-                    "plays": conn.execute(
-                        sa.select(sa.func.count()).where(plays.c.user_id == user_id)
-                    ).scalar_one(),
+                    "plays": played[0],
+                    "tracks": played[1],
                     "snapshots": conn.execute(
                         sa.select(sa.func.count(sa.distinct(snapshots.c.taken_on))).where(
                             snapshots.c.user_id == user_id
