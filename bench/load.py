@@ -1,0 +1,199 @@
+"""Load benchmark: the production server under 50 concurrent clients while an import writes.
+
+    PYTHONPATH=src python bench/load.py [--plays 1000000] [--clients 50] [--seconds 60]
+
+The 1M-play history of bench/pages.py (generated once, cached in bench/out/) is copied to
+bench/out/load.sqlite3; `mtm serve` (waitress) serves it on 127.0.0.1; each client is a thread
+with its own requests.Session, logged in through a one-time link, requesting a mix of pages and
+API calls for the given time. Meanwhile another process imports plays into the same database
+(see `writer_command`). Prints requests/s, p50/p95/p99, errors and how often "database is
+locked" was seen (in answers or the server's log). Target: 0 errors, 0 locked, p99 ≤ 500 ms.
+Loopback only; every loop is bounded by the deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import pages  # noqa: E402
+from music_time_machine import create_app, db, users  # noqa: E402
+
+SECRET = "load-bench-secret-key-long-enough"
+TARGET_P99_MS = 500.0
+LOCKED = "database is locked"
+
+# A stand-in for an import until `mtm import` is available: new plays (2018–2022, another seed)
+# stored through store_plays in batches of 1,000 in their own transactions, as the importer does.
+STAND_IN_IMPORT = """
+import sys, time
+from datetime import date
+from music_time_machine import db
+from music_time_machine.generator import generate_history
+from music_time_machine.history import Catalogue, store_plays
+engine, deadline = db.make_engine(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+catalogue, batch, stored = Catalogue(), [], 0
+for record in generate_history(400_000, start=date(2018, 1, 1), end=date(2022, 11, 1), seed=5):
+    batch.append(record)
+    if len(batch) == 1_000:
+        with db.transaction(engine) as conn:
+            stored += store_plays(conn, 1, batch, catalogue=catalogue).added
+        batch = []
+        if time.monotonic() > deadline:
+            break
+print(f"import stand-in: stored {stored:,} plays", flush=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_listening(port: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the server did not start listening on {port} within {seconds} s")
+
+
+def urls_for(path: Path) -> list[str]:
+    """bench/pages.py's pages and API calls, plus settings and status."""
+    app = create_app({"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": f"sqlite:///{path}"})
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["user_id"] = 1
+    found = pages.endpoints(client) + ["/settings", "/status"]
+    app.extensions["mtm_engine"].dispose()
+    return found
+
+
+def login_links(path: Path, count: int, base: str) -> list[str]:
+    engine = db.make_engine(f"sqlite:///{path}")
+    with db.transaction(engine) as conn:
+        links = [f"{base}/login/{users.create_login_token(conn, 1, now=datetime.utcnow(), minutes=30)}"
+                 for _ in range(count)]  # fmt: skip
+    engine.dispose()
+    return links
+
+
+def log_in(link: str) -> requests.Session:
+    session = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', session.get(link, timeout=30).text).group(1)
+    answer = session.post(link, data={"csrf_token": token}, timeout=30, allow_redirects=False)
+    if answer.status_code != 302:
+        raise SystemExit(f"logging in failed: {answer.status_code}")
+    return session
+
+
+def client_loop(session, base, urls, deadline, seed, results, lock) -> None:
+    """Request random URLs of the mix until the deadline; record (ms, status, locked, error)."""
+    rng = random.Random(seed)
+    mine = []
+    while time.monotonic() < deadline:
+        url = rng.choice(urls)
+        started = time.perf_counter()
+        try:
+            answer = session.get(base + url, timeout=30)
+            mine.append(((time.perf_counter() - started) * 1000, answer.status_code, LOCKED in answer.text, None))
+        except requests.RequestException as error:
+            mine.append(((time.perf_counter() - started) * 1000, 0, False, type(error).__name__))
+    with lock:
+        results.extend(mine)
+
+
+def percentile(values: list[float], share: float) -> float:
+    return pages.percentile(values, share)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plays", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+
+    cached = pages.OUT / f"bench-{args.plays}.sqlite3"
+    if not cached.exists():
+        pages.OUT.mkdir(parents=True, exist_ok=True)
+        print(f"Generating {args.plays:,} plays into {cached} (once) …")
+        pages.build(cached, args.plays)
+    path = pages.OUT / "load.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(cached, path)
+    urls = urls_for(path)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": SECRET, "PYTHONPATH": str(ROOT / "src"),
+           "MTM_INSTANCE_PATH": str(pages.OUT / "instance"), "MTM_BASE_URL": base}  # fmt: skip
+    server_log = (pages.OUT / "load-server.log").open("w")
+    server = subprocess.Popen([sys.executable, "-c", "from music_time_machine.cli import main; main()", "serve",
+                               "--port", str(port)], env=env, stdout=server_log, stderr=subprocess.STDOUT)  # fmt: skip
+    writer = None
+    try:
+        wait_until_listening(port)
+        sessions = [log_in(link) for link in login_links(path, args.clients, base)]
+        print(f"{args.clients} clients × {args.seconds:.0f} s on {len(urls)} pages and API calls, {args.plays:,} plays, "
+              f"while an import writes …")  # fmt: skip
+        writer = subprocess.Popen([sys.executable, "-c", STAND_IN_IMPORT, f"sqlite:///{path}", str(args.seconds)],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        results: list[tuple] = []
+        lock = threading.Lock()
+        deadline = time.monotonic() + args.seconds
+        threads = [threading.Thread(target=client_loop, args=(s, base, urls, deadline, n, results, lock))
+                   for n, s in enumerate(sessions)]  # fmt: skip
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=args.seconds + 60)
+        elapsed = time.monotonic() - started
+        writer_out, _ = writer.communicate(timeout=args.seconds + 120)
+    finally:
+        if writer is not None and writer.poll() is None:
+            writer.kill()
+        server.terminate()
+        server.wait(timeout=30)
+        server_log.close()
+    locked_in_log = (pages.OUT / "load-server.log").read_text().count(LOCKED)
+
+    times = [r[0] for r in results]
+    errors = [r for r in results if r[3] or r[1] >= 400]
+    locked = sum(1 for r in results if r[2]) + locked_in_log
+    p50, p95, p99 = (percentile(times, share) for share in (0.50, 0.95, 0.99))
+    print(writer_out.strip() or f"import exited with {writer.returncode}")
+    print(f"requests: {len(results):,} in {elapsed:.1f} s = {len(results) / elapsed:,.1f} requests/s")
+    print(f"latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {max(times):.0f} ms")
+    print(f"errors: {len(errors)}; \"{LOCKED}\": {locked}")
+    if errors:
+        print("first errors:", errors[:5])
+    ok = not errors and not locked and p99 <= TARGET_P99_MS and writer.returncode == 0
+    print(f"target (0 errors, 0 locked, p99 ≤ {TARGET_P99_MS:.0f} ms): {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
