@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
 
 from sqlalchemy.engine import Connection
 
 from music_time_machine import users
 from music_time_machine.history import store_plays
 from music_time_machine.records import PlayRecord
+from music_time_machine.schema import import_batches, playlists, plays, snapshots, spotify_tokens
 
 NOW = datetime(2026, 5, 8, 12, 0, 0)
 
@@ -47,3 +50,18 @@ def play(
 def add_plays(conn: Connection, user_id: int, *records: PlayRecord) -> int:
     """Store the plays; returns how many were added."""
     return store_plays(conn, user_id, list(records)).added
+
+
+def give_data(conn: Connection, user_id: int, artist: str) -> None:
+    """Two plays, a snapshot entry, a playlist, an import batch and Spotify tokens for the user."""
+    add_plays(conn, user_id, play(artist, f"{artist} song", "2026-04-01T10:00:00"),
+              play(artist, f"{artist} song", "2026-04-02T10:00:00"))  # fmt: skip
+    track_id = conn.execute(sa.select(plays.c.track_id).where(plays.c.user_id == user_id)).scalar()
+    conn.execute(snapshots.insert().values(user_id=user_id, taken_on=date(2026, 4, 1), time_range="short_term",
+                                           kind="track", rank=1, track_id=track_id))  # fmt: skip
+    conn.execute(playlists.insert().values(user_id=user_id, source="forgotten_gems", name=f"{artist} gems",
+                                           rules={}, created_at=NOW))  # fmt: skip
+    conn.execute(import_batches.insert().values(user_id=user_id, origin="cli", label="export.zip", status="done",
+                                                options={}, created_at=NOW))  # fmt: skip
+    conn.execute(spotify_tokens.insert().values(user_id=user_id, access_token="a", refresh_token="r",
+                                                expires_at=NOW, signed_in_at=NOW, updated_at=NOW))  # fmt: skip

@@ -9,10 +9,10 @@ import sqlite3
 
 import sqlalchemy as sa
 
-from factories import make_user
+from factories import give_data, make_user
 from music_time_machine import db, exports
 from music_time_machine.schema import plays
-from test_settings import give_data
+
 
 
 def test_plays_csv_is_a_streamed_attachment_of_every_play(authenticated_client, seeded_db):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from factories import make_user
+from factories import give_data, make_user
 from music_time_machine import db
 from music_time_machine.schema import metadata, plays, tracks
 from routes import urls
-from test_settings import give_data
+
 
 A_ONLY = ("Alicetunes", "alice-secret-playlist")
 

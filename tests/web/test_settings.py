@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import pytest
 import sqlalchemy as sa
 
-from factories import add_plays, make_user, play
+from factories import give_data, make_user
 from music_time_machine import db, rollups
 from music_time_machine.schema import (
     import_batches, metadata, monthly_tracks, playlists, plays, snapshots, spotify_tokens, users,
 )
-
-NOW = datetime(2026, 5, 8, 12, 0)
-
-
-def give_data(conn, user_id: int, artist: str) -> None:
-    """Two plays, a snapshot entry, a playlist, an import batch and Spotify tokens for the user."""
-    add_plays(conn, user_id, play(artist, f"{artist} song", "2026-04-01T10:00:00"),
-              play(artist, f"{artist} song", "2026-04-02T10:00:00"))  # fmt: skip
-    track_id = conn.execute(sa.select(plays.c.track_id).where(plays.c.user_id == user_id)).scalar()
-    conn.execute(snapshots.insert().values(user_id=user_id, taken_on=date(2026, 4, 1), time_range="short_term",
-                                           kind="track", rank=1, track_id=track_id))  # fmt: skip
-    conn.execute(playlists.insert().values(user_id=user_id, source="forgotten_gems", name=f"{artist} gems",
-                                           rules={}, created_at=NOW))  # fmt: skip
-    conn.execute(import_batches.insert().values(user_id=user_id, origin="cli", label="export.zip", status="done",
-                                                options={}, created_at=NOW))  # fmt: skip
-    conn.execute(spotify_tokens.insert().values(user_id=user_id, access_token="a", refresh_token="r",
-                                                expires_at=NOW, signed_in_at=NOW, updated_at=NOW))  # fmt: skip
 
 
 @pytest.fixture
