@@ -98,11 +98,14 @@ def _json_problem(data: bytes, error: orjson.JSONDecodeError) -> str:
     if not data.strip():
         return "is empty"
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as bad:
         byte = data[bad.start]
         return f"is not UTF-8 text (byte {byte:#04x} at position {bad.start}); save it as UTF-8"
-    if error.pos >= len(error.doc.rstrip()):
+    start = text.lstrip()[:12]
+    if start[:1] not in ("[", "{"):
+        return f"is not JSON: it starts with {start!r} instead of a list of plays"
+    if error.pos >= len(text.rstrip()):
         return f"is cut off: its JSON ends at line {error.lineno} before it is complete"
     return f"is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
 
