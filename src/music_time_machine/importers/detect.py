@@ -85,7 +85,7 @@ def detect_format(entries: list[object]) -> ExportFormat | None:
 def decode_json(name: str, data: bytes | bytearray) -> object:
     """The decoded JSON document of a file; raises UnreadableFile with what is wrong with it."""
     if data.startswith(b"%PDF-"):
-        raise UnreadableFile(name, "is a PDF document, not a JSON file")
+        raise UnreadableFile(name, "is a PDF document, not JSON")
     # Files saved by some Windows editors start with a byte order mark.
     body = memoryview(data)[3:] if data.startswith(codecs.BOM_UTF8) else data
     try:

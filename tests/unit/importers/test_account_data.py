@@ -67,7 +67,10 @@ def test_older_mixed_file_reads_everything_as_music(exports: Path) -> None:
 def test_known_podcast_episodes_are_marked_in_the_older_file(exports: Path) -> None:
     records, _ = parse_file(exports / "StreamingHistory0.json")
 
-    marked, count = mark_podcasts(records, {("LAGE DER NATION", "LdN 270 Ukraine, Corona,  Wahlrecht")})
+    # Names match as name_key does: case and spacing do not count.
+    known = {("LAGE DER NATION", "LdN 270 Ukraine, Corona,  Wahlrecht")}
+
+    marked, count = mark_podcasts(records, known)
 
     assert count == 1
     assert [r.kind for r in marked] == ["podcast", "music"]

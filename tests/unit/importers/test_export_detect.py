@@ -29,7 +29,9 @@ from music_time_machine.importers.sources import UnreadableFile
         ("StreamingHistory_audiobook_0.json", ExportFormat.ACCOUNT_AUDIOBOOK),
     ],
 )
-def test_each_format_is_recognised_by_its_keys(exports: Path, file: str, expected: ExportFormat) -> None:
+def test_each_format_is_recognised_by_its_keys(
+    exports: Path, file: str, expected: ExportFormat
+) -> None:
     assert detect_format(orjson.loads((exports / file).read_bytes())) is expected
 
 

@@ -20,7 +20,7 @@ PLAYS = b'[{"endTime": "2024-08-02 22:44", "artistName": "A", "trackName": "T", 
 
 
 def listing(paths: list[Path], limits: Limits = Limits()) -> dict[str, str]:
-    """{name: "read", "skipped: reason" or "error: sentence"} for every file, reading each in turn."""
+    """{name: "read", "skipped: reason" or "error: sentence"} for every file, read in turn."""
     seen = {}
     for file in export_files(paths, limits):
         if isinstance(file, SkippedFile):
@@ -45,13 +45,14 @@ def test_a_zip_as_spotify_mails_it(make_zip: Callable[..., Path]) -> None:
         }
     )
 
+    macos = "skipped: macOS metadata, not part of the export"
     assert listing([archive]) == {
         f"my_spotify_data.zip/{folder}/Streaming_History_Audio_2019-2021_0.json": "read",
-        f"my_spotify_data.zip/{folder}/ReadMeFirst_ExtendedStreamingHistory.pdf": "skipped: not a JSON file",
-        "my_spotify_data.zip/__MACOSX/._my_spotify_data": "skipped: macOS metadata, not part of the export",
-        f"my_spotify_data.zip/{folder}/._Streaming_History_Audio_2019-2021_0.json": (
-            "skipped: macOS metadata, not part of the export"
+        f"my_spotify_data.zip/{folder}/ReadMeFirst_ExtendedStreamingHistory.pdf": (
+            "skipped: not a JSON file"
         ),
+        "my_spotify_data.zip/__MACOSX/._my_spotify_data": macos,
+        f"my_spotify_data.zip/{folder}/._Streaming_History_Audio_2019-2021_0.json": macos,
     }
 
 
@@ -66,7 +67,13 @@ def test_zip_members_are_read_into_memory_never_extracted(make_zip: Callable[...
 
 @pytest.mark.parametrize(
     "member",
-    ["../../.bashrc.json", "/etc/evil.json", "MyData/../../evil.json", "..\\..\\evil.json", "C:/evil.json"],
+    [
+        "../../.bashrc.json",
+        "/etc/evil.json",
+        "MyData/../../evil.json",
+        "..\\..\\evil.json",
+        "C:/evil.json",
+    ],
 )
 def test_members_outside_the_zip_are_refused(make_zip: Callable[..., Path], member: str) -> None:
     archive = make_zip({member: PLAYS, "MyData/StreamingHistory0.json": PLAYS})
@@ -74,7 +81,8 @@ def test_members_outside_the_zip_are_refused(make_zip: Callable[..., Path], memb
     seen = listing([archive])
 
     assert seen[f"my_spotify_data.zip/{member}"] == (
-        f"error: my_spotify_data.zip/{member} has a path that leads outside the zip; it was not read."
+        f"error: my_spotify_data.zip/{member} has a path that leads outside the zip; "
+        "it was not read."
     )
     assert seen["my_spotify_data.zip/MyData/StreamingHistory0.json"] == "read"
     assert not (archive.parent.parent / "evil.json").exists()
@@ -116,7 +124,7 @@ def test_a_zip_header_that_lies_about_the_size_does_not_get_past_the_limit(
 
 
 def test_a_zip_bomb_is_refused(make_zip: Callable[..., Path]) -> None:
-    archive = make_zip({"Streaming_History_Audio_2020.json": b"[" + b" " * (8 * 1024 * 1024) + b"]"})
+    archive = make_zip({"Streaming_History_Audio_2020.json": b"[" + b" " * (8 << 20) + b"]"})
 
     seen = listing([archive])
 
@@ -143,8 +151,9 @@ def test_the_total_limit_counts_the_bytes_really_read(make_zip: Callable[..., Pa
 def test_a_folder_is_walked_in_order(tmp_path: Path) -> None:
     folder = tmp_path / "MyData"
     (folder / "deeper").mkdir(parents=True)
-    for name in ["StreamingHistory1.json", "StreamingHistory0.json", "deeper/endsong_0.json", "Read Me.txt"]:
+    for name in ("StreamingHistory1.json", "StreamingHistory0.json", "deeper/endsong_0.json"):
         (folder / name).write_bytes(PLAYS)
+    (folder / "Read Me.txt").write_text("How to read your data")
 
     assert listing([folder]) == {
         "MyData/deeper/endsong_0.json": "read",

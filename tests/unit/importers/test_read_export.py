@@ -10,6 +10,7 @@ import pytest
 from music_time_machine.importers import ExportFormat, FileResult, Limits, read_export
 
 EXTENDED = "Spotify Extended Streaming History"
+NESTED_ZIP = "nested zip files are not read; unzip it first"
 ONE_PLAY = b'{"ts": "2020-04-11T00:27:53Z", "ms_played": 1000, "master_metadata_track_name": "T", '
 ONE_PLAY += b'"master_metadata_album_artist_name": "A"}'
 
@@ -44,7 +45,8 @@ def test_an_extended_export_zip(exports: Path, make_zip: Callable[..., Path]) ->
     }
     assert results["Streaming_History_Audio_2021-2023_1.json"].format is ExportFormat.EXTENDED
     assert len(results["Streaming_History_Audio_2024.json"].records) == 3
-    assert results["Streaming_History_Video_2022-2024.json"].skip_reason == "video history is not imported"
+    video = results["Streaming_History_Video_2022-2024.json"]
+    assert video.skip_reason == "video history is not imported"
     assert results["ReadMeFirst_ExtendedStreamingHistory.pdf"].skip_reason == "not a JSON file"
     assert results["Streaming_History_Audio_2024.json"].name == (
         f"my_spotify_data.zip/{EXTENDED}/Streaming_History_Audio_2024.json"
@@ -54,8 +56,9 @@ def test_an_extended_export_zip(exports: Path, make_zip: Callable[..., Path]) ->
 def test_an_account_data_folder(exports: Path, tmp_path: Path) -> None:
     folder = tmp_path / "Spotify Account Data"
     folder.mkdir()
-    for name in ["StreamingHistory_music_0.json", "StreamingHistory_podcast_0.json", "Userdata.json"]:
+    for name in ("StreamingHistory_music_0.json", "StreamingHistory_podcast_0.json"):
         (folder / name).write_bytes((exports / name).read_bytes())
+    (folder / "Userdata.json").write_bytes((exports / "Userdata.json").read_bytes())
 
     results = by_name(list(read_export([folder])))
 
@@ -78,12 +81,13 @@ def test_a_renamed_file_is_recognised_by_its_content(exports: Path, tmp_path: Pa
     assert result.records[0].username == "example_user"
 
 
-def test_podcasts_in_the_older_account_file_are_marked_by_the_extended_history(exports: Path) -> None:
-    results = list(
-        read_export(
-            [exports / "StreamingHistory0.json", exports / "Streaming_History_Audio_2021-2023_1.json"]
-        )
-    )
+def test_podcasts_in_the_older_account_file_are_marked_by_the_extended_history(
+    exports: Path,
+) -> None:
+    older_account_data = exports / "StreamingHistory0.json"
+    extended = exports / "Streaming_History_Audio_2021-2023_1.json"
+
+    results = list(read_export([older_account_data, extended]))
 
     older = results[-1]
     assert older.name == "StreamingHistory0.json"
@@ -94,8 +98,9 @@ def test_podcasts_in_the_older_account_file_are_marked_by_the_extended_history(e
 def test_records_of_wrong_types_are_skipped_and_counted(tmp_path: Path) -> None:
     path = tmp_path / "Streaming_History_Audio_2020.json"
     path.write_bytes(
-        b"[" + ONE_PLAY + b', {"ts": "last tuesday", "ms_played": 1}, {"ts": "2020-04-11T00:27:53Z", '
-        b'"ms_played": "a lot", "master_metadata_track_name": "T"}, {"ms_played": 5}]'
+        b"[" + ONE_PLAY + b', {"ts": "last tuesday", "ms_played": 1}, '
+        b'{"ts": "2020-04-11T00:27:53Z", "ms_played": "a lot", "master_metadata_track_name": "T"}, '
+        b'{"ms_played": 5}]'
     )
 
     (result,) = read_export([path])
@@ -138,14 +143,18 @@ BAD_FILES = [
         b"ts,ms_played\n2020-04-11T00:27:53Z,1000\n",
         "is not JSON: it starts with 'ts,ms_played' instead of a list of plays",
     ),
-    ("not valid JSON", b"[" + ONE_PLAY + b" " + ONE_PLAY + b"]", "is not valid JSON (unexpected character"),
-    ("truncated JSON", b"[" + ONE_PLAY + b", " + ONE_PLAY[:40], "is cut off: its JSON ends at line 1"),
+    (
+        "not valid JSON",
+        b"[" + ONE_PLAY + b" " + ONE_PLAY + b"]",
+        "is not valid JSON (unexpected character",
+    ),
+    ("truncated JSON", b"[" + ONE_PLAY + b", " + ONE_PLAY[:40], "is cut off: its JSON ends"),
     ("trailing comma", b"[" + ONE_PLAY + b",]", "is not valid JSON (trailing comma is not allowed"),
     ("a single object", ONE_PLAY, "holds a single play where a list of plays was expected"),
     ("an empty file", b"", "is empty"),
     ("only whitespace", b"\n  \n", "is empty"),
-    ("not UTF-8", "[{\"master_metadata_track_name\": \"Jóga\"}]".encode("latin-1"), "is not UTF-8 text"),
-    ("a PDF renamed .json", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "is a PDF document, not a JSON file"),
+    ("not UTF-8", '[{"artistName": "Björk"}]'.encode("latin-1"), "is not UTF-8 text"),
+    ("a PDF renamed .json", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "is a PDF document, not JSON"),
     ("a bare number", b"42", "holds a number, not a list of plays"),
     ("null", b"null", "holds null, not a list of plays"),
 ]
@@ -189,13 +198,8 @@ BAD_ZIP_MEMBERS = [
         b"[" + b" " * (17 << 20) + b"]",
         "failed: is larger than the limit of 16 MB per file.",
     ),
-    ("a nested zip", "MyData.zip", b"PK\3\4", "skipped: nested zip files are not read; unzip it first"),
-    (
-        "a nested zip renamed .json",
-        "StreamingHistory0.json",
-        b"PK\3\4\0\0",
-        "skipped: nested zip files are not read; unzip it first",
-    ),
+    ("a nested zip", "MyData.zip", b"PK\3\4", f"skipped: {NESTED_ZIP}"),
+    ("a nested zip renamed", "StreamingHistory0.json", b"PK\3\4\0\0", f"skipped: {NESTED_ZIP}"),
 ]
 
 
