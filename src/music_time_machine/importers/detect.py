@@ -59,7 +59,7 @@ _SAMPLE = 20
 
 def is_video_history(name: str) -> bool:
     """Whether the file is Spotify's video history, which is not imported."""
-    return PurePosixPath(name).name.lower().startswith("streaming_history_video")
+    return PurePosixPath(name.replace("\\", "/")).name.lower().startswith("streaming_history_video")
 
 
 def detect_format(entries: list[object]) -> ExportFormat | None:

@@ -72,8 +72,8 @@ class _Budget:
     def take(self, name: str, size: int) -> None:
         self.left -= size
         if self.left < 0:
-            raise UnreadableFile(name, f"was not read: the import is over its total limit of "
-                                       f"{_size(self.limits.max_total_bytes)}")
+            limit = _size(self.limits.max_total_bytes)
+            raise UnreadableFile(name, f"was not read: the import is over its {limit} limit")
 
 
 def export_files(

@@ -51,6 +51,7 @@ def test_source_of_each_format() -> None:
     [
         "Spotify Extended Streaming History/Streaming_History_Video_2019-2024.json",
         "streaming_history_video_2023.json",
+        "my_spotify_data.zip/Spotify Extended Streaming History\\Streaming_History_Video_2023.json",
     ],
 )
 def test_video_history_is_told_by_its_name(name: str) -> None:

@@ -143,8 +143,8 @@ def test_the_total_limit_counts_the_bytes_really_read(make_zip: Callable[..., Pa
 
     assert list(seen.values())[:2] == ["read", "read"]
     assert seen["my_spotify_data.zip/c.json"] == (
-        "error: my_spotify_data.zip/c.json was not read: the import is over its total limit of "
-        f"{2 * len(PLAYS) + 10} bytes."
+        "error: my_spotify_data.zip/c.json was not read: the import is over its "
+        f"{2 * len(PLAYS) + 10} bytes limit."
     )
 
 
