@@ -182,3 +182,16 @@ def test_a_broken_zip_is_reported(tmp_path: Path) -> None:
     assert listing([tmp_path / "my_spotify_data.zip"]) == {
         "my_spotify_data.zip": "error: my_spotify_data.zip is not a readable zip file."
     }
+
+
+def test_an_encrypted_member_is_refused(make_zip: Callable[..., Path]) -> None:
+    archive = make_zip({"endsong_0.json": PLAYS})
+    raw = bytearray(archive.read_bytes())
+    raw[raw.index(b"PK\1\2") + 8] |= 0x1  # the "encrypted" flag of the central directory entry
+    archive.write_bytes(raw)
+
+    assert listing([archive]) == {
+        "my_spotify_data.zip/endsong_0.json": (
+            "error: my_spotify_data.zip/endsong_0.json is encrypted; unzip it first."
+        )
+    }
