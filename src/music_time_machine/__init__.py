@@ -1,1 +1,30 @@
 """Music Time Machine: keep your Spotify listening history for years and travel through it."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from flask import Flask
+
+try:
+    __version__ = version("music-time-machine")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app; `config` overrides the settings read from the environment."""
+    from . import db
+    from .config import load_config
+    from .web import register_blueprints, register_errorhandlers, register_security
+
+    settings = load_config(config)
+    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], static_folder="web/static",
+                template_folder="web/templates")  # fmt: skip
+    app.config.update(settings)
+    register_security(app)
+    db.init_app(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    return app

@@ -1,8 +1,8 @@
 """The normalised play record that every source (exports, the API, the generator) produces.
 
 Every importer turns what it reads into `PlayRecord`s; `history.store_plays` is the one place
-that turns them into rows. Keeping this a plain frozen dataclass means parsers stay pure
-functions that can be tested (and fuzzed) without a database.
+that turns them into rows. Keeping this a plain dataclass means parsers stay pure functions
+that can be tested (and fuzzed) without a database.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ SOURCES = ("extended", "account", "api")
 KINDS = ("music", "podcast", "audiobook")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlayRecord:
-    """One play as read from a source, before it is matched to stored tracks and artists."""
+    """One play as read from a source, before it is matched to stored tracks and artists.
+
+    Not frozen on purpose: building a frozen dataclass costs about seven times as much, and
+    importers build millions of these (treat them as read-only all the same).
+    """
 
     ended_at: int  # UTC, Unix seconds, when the stream ended (Spotify's `ts` / `endTime`)
     ms_played: int

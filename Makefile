@@ -1,0 +1,34 @@
+# The README's commands. `make demo` and `make test` work from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-fast serve lint bench clean
+
+# Reinstall only when pyproject.toml changes.
+$(VENV)/.installed-app: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-app
+
+demo: $(VENV)/.installed-app ## set up and serve the demo on http://127.0.0.1:5000
+	$(BIN)/mtm demo
+
+serve: $(VENV)/.installed-app ## serve your own instance (settings from .env)
+	$(BIN)/mtm serve
+
+test: $(VENV)/.installed-test ## set up and run the whole test suite
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+
+test-fast: $(VENV)/.installed-test ## everything but the browser and PostgreSQL tiers
+	$(BIN)/pytest -m "not browser and not postgres" -q
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .coverage htmlcov

@@ -1,0 +1,146 @@
+"""The database: engine, SQLite pragmas, transactions, per-request connection, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask, current_app, g
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGINs."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+
+    database = parsed.database or ""
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None stops Python's sqlite3 from opening transactions behind our back, so
+    # the "begin" hook below decides: writers take the write lock up front (BEGIN IMMEDIATE),
+    # which makes them wait for each other (busy timeout) instead of failing with "database is
+    # locked" when a read transaction later tries to write.
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: sqlite3.Connection, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if database and database != ":memory:":
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; durable at checkpoints
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
+    """A connection in one transaction: committed when the block ends, rolled back on error."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(write=write)
+        with conn.begin():
+            yield conn
+
+
+def insert_ignoring_conflicts(conn: Connection, table: sa.Table):
+    """An INSERT that skips rows violating a unique constraint (ON CONFLICT DO NOTHING)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+# --- migrations -------------------------------------------------------------------------------
+
+
+def alembic_config(conn: Connection) -> AlembicConfig:
+    """Alembic's settings for migrating the database behind `conn`."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision this code knows."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this code can migrate from."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The schema revision of the connected database (None for an empty one)."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> bool:
+    """Bring the database to the newest schema; returns whether anything was migrated."""
+    with engine.connect() as conn:
+        if current_revision(conn) == head_revision():
+            return False
+    with transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # Two processes starting at once must not both migrate.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7351)")
+        command.upgrade(alembic_config(conn), "head")
+    return True
+
+
+# --- Flask integration ------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine, migrate the database up to date, and close connections per request."""
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["mtm_engine"] = engine
+    upgrade(engine)
+    app.teardown_appcontext(_close_connection)
+
+
+def get_engine() -> Engine:
+    """The app's engine."""
+    return current_app.extensions["mtm_engine"]
+
+
+def get_conn() -> Connection:
+    """A read connection for this request (one transaction, rolled back when the request ends)."""
+    if "db_conn" not in g:
+        conn = get_engine().connect()
+        conn.begin()
+        g.db_conn = conn
+    return g.db_conn
+
+
+def write() -> "contextmanager[Connection]":
+    """A write transaction on the app's engine, committed when the block ends."""
+    return transaction(get_engine(), write=True)
+
+
+def _close_connection(_exc: BaseException | None) -> None:
+    conn = g.pop("db_conn", None)
+    if conn is not None:
+        conn.close()

@@ -1,0 +1,206 @@
+"""Table definitions for the whole product (SQLAlchemy Core, one MetaData).
+
+Conventions, chosen so the same SQL runs on SQLite and PostgreSQL:
+- a play's end time is `plays.ended_at`, an integer of Unix seconds in UTC: compact (a decade
+  of plays is millions of rows), fast to compare, and free of the two databases' different
+  timestamp types; everything else uses naive UTC `DateTime`s;
+- every row that belongs to a person carries `user_id` with ON DELETE CASCADE, so deleting a
+  user removes their data and nothing else;
+- names are `Text` (podcast titles can be long); identity of a name is its `name_key`
+  (see `records.name_key`).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, so big ids are INTEGER there.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _user_fk() -> sa.Column:
+    return sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),  # local login name
+    sa.Column("display_name", sa.Text),
+    sa.Column("spotify_id", sa.String(100), unique=True),
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("listen_threshold_ms", sa.Integer, nullable=False, server_default="30000"),
+    sa.Column("needs_reconnect", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("blocked_until", sa.DateTime),  # Spotify said "wait" (429) until then
+    sa.Column("blocked_reason", sa.Text),
+    sa.Column("sync_cursor_ms", sa.BigInteger),  # recently-played `after` cursor
+    sa.Column("last_sync_at", sa.DateTime),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+spotify_tokens = sa.Table(
+    "spotify_tokens",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("access_token", sa.Text, nullable=False),  # Fernet-encrypted
+    sa.Column("refresh_token", sa.Text, nullable=False),  # Fernet-encrypted
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("scope", sa.Text),
+    sa.Column("signed_in_at", sa.DateTime, nullable=False),  # refresh tokens die 6 months after this
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+login_tokens = sa.Table(
+    "login_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _user_fk(),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256; the token is never stored
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("used_at", sa.DateTime),
+)
+
+artists = sa.Table(
+    "artists",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name_key", sa.Text, nullable=False, unique=True),
+    sa.Column("spotify_uri", sa.String(100), unique=True),
+)
+
+tracks = sa.Table(
+    "tracks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("artist_id", sa.Integer, sa.ForeignKey("artists.id"), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("title_key", sa.Text, nullable=False),
+    sa.Column("album_name", sa.Text),
+    # Known for extended-export and API plays; account-export plays match by artist + title.
+    sa.Column("spotify_uri", sa.String(100), unique=True),
+    sa.Column("kind", sa.String(10), nullable=False, server_default="music"),
+    sa.Column("duration_ms", sa.Integer),
+    sa.Index("ix_tracks_artist_title", "artist_id", "title_key"),
+)
+
+import_batches = sa.Table(
+    "import_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _user_fk(),
+    sa.Column("origin", sa.String(10), nullable=False),  # cli | web
+    sa.Column("label", sa.Text, nullable=False),  # what was imported, for the list of imports
+    sa.Column("status", sa.String(12), nullable=False),  # running | done | failed
+    sa.Column("files_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("files_done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("plays_added", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("report", sa.JSON),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Index("ix_import_batches_user", "user_id", "created_at"),
+)
+
+plays = sa.Table(
+    "plays",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    _user_fk(),
+    sa.Column("track_id", sa.Integer, sa.ForeignKey("tracks.id"), nullable=False),
+    sa.Column("ended_at", sa.BigInteger, nullable=False),  # Unix seconds, UTC
+    sa.Column("ms_played", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(10), nullable=False),  # extended | account | api
+    sa.Column("kind", sa.String(10), nullable=False),  # music | podcast | audiobook
+    sa.Column("skipped", sa.Boolean),
+    sa.Column("shuffle", sa.Boolean),
+    sa.Column("offline", sa.Boolean),
+    sa.Column("incognito", sa.Boolean),
+    sa.Column("reason_start", sa.String(32)),
+    sa.Column("reason_end", sa.String(32)),
+    sa.Column("platform", sa.Text),
+    # Personal fields, stored only when the user opts in at import.
+    sa.Column("conn_country", sa.String(8)),
+    sa.Column("ip_addr", sa.String(64)),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("username", sa.Text),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("import_batches.id", ondelete="SET NULL")),
+    # One play per user, track and end second: re-importing the same export adds nothing.
+    sa.UniqueConstraint("user_id", "ended_at", "track_id", name="uq_plays_user_time_track"),
+    sa.Index("ix_plays_user_track_time", "user_id", "track_id", "ended_at"),
+    sa.Index("ix_plays_batch", "batch_id"),
+)
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _user_fk(),
+    sa.Column("taken_on", sa.Date, nullable=False),
+    sa.Column("time_range", sa.String(12), nullable=False),  # short_term | medium_term | long_term
+    sa.Column("kind", sa.String(8), nullable=False),  # track | artist
+    sa.Column("rank", sa.Integer, nullable=False),  # 1-based
+    sa.Column("track_id", sa.Integer, sa.ForeignKey("tracks.id")),
+    sa.Column("artist_id", sa.Integer, sa.ForeignKey("artists.id")),
+    sa.UniqueConstraint("user_id", "taken_on", "time_range", "kind", "rank", name="uq_snapshots_entry"),
+)
+
+playlists = sa.Table(
+    "playlists",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _user_fk(),
+    sa.Column("source", sa.String(40), nullable=False),  # forgotten_gems, recent_discoveries, …
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("rules", sa.JSON, nullable=False),
+    sa.Column("spotify_id", sa.String(64)),
+    sa.Column("spotify_url", sa.Text),
+    sa.Column("track_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("auto_refresh", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("refreshed_at", sa.DateTime),
+    sa.Index("ix_playlists_user", "user_id", "created_at"),
+)
+
+playlist_tracks = sa.Table(
+    "playlist_tracks",
+    metadata,
+    sa.Column("playlist_id", sa.Integer, sa.ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("track_id", sa.Integer, sa.ForeignKey("tracks.id"), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job", sa.String(40), nullable=False),  # sync | snapshot | playlist_refresh | …
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("status", sa.String(12), nullable=False),  # running | ok | failed | skipped
+    sa.Column("message", sa.Text),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Index("ix_job_runs_job_user", "job", "user_id", "started_at"),
+)
+
+# A lease per job name: the worker that holds an unexpired row runs the job; others skip it.
+job_locks = sa.Table(
+    "job_locks",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("owner", sa.String(100), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)

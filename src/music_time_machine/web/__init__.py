@@ -1,0 +1,81 @@
+"""The web layer: one blueprint per feature, plus the app-wide security and error handling."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+csrf = CSRFProtect()
+
+# No inline scripts or styles anywhere: every script and stylesheet is a file under /static.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def register_security(app: Flask) -> None:
+    """CSRF on every state-changing request, security headers on every response."""
+    if app.config["TRUST_PROXY"]:
+        # Behind a reverse proxy that sets X-Forwarded-Proto/Host, so https and the host are seen.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)
+    csrf.init_app(app)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every feature's routes."""
+    from . import auth, dashboard, status
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(status.bp)
+    app.context_processor(auth.inject_current_user)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Errors as friendly pages (or JSON for the API), never a traceback."""
+
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or request.path == "/status"
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError):
+        message = "The form expired or was sent from another site; reload the page and try again."
+        if wants_json():
+            return {"error": message}, 400
+        return render_template("error.html", title="Form expired", message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        if wants_json():
+            return {"error": error.description}, error.code
+        return render_template("error.html", title=error.name, message=error.description), error.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+        message = "Something went wrong on our side; nothing was changed. The details are in the server log."
+        if wants_json():
+            return {"error": message}, 500
+        return render_template("error.html", title="Something went wrong", message=message), 500

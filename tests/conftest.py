@@ -1,0 +1,159 @@
+"""Fixtures, in layers: a fresh database per test -> app -> client -> a logged-in client.
+
+Each test gets its own SQLite file, copied from a template migrated once per session, so the
+database is real (WAL, foreign keys, the migrations' schema) and still costs about a millisecond.
+PostgreSQL tests use the server in MTM_TEST_DATABASE_URL; without it they skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from factories import make_user
+from music_time_machine import create_app, db
+from music_time_machine.generator import generate_history
+from music_time_machine.history import store_plays
+from music_time_machine.schema import metadata
+
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough"
+PG_URL = os.environ.get("MTM_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> str:
+    """A SQLite file migrated to the newest schema, copied for every test."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as conn:  # fold the WAL back in, so copying the one file is enough
+        conn.execute("PRAGMA journal_mode = DELETE")
+    return str(path)
+
+
+@pytest.fixture
+def database_url(template_db, tmp_path) -> str:
+    """The URL of this test's own fresh SQLite database."""
+    path = tmp_path / "mtm.sqlite3"
+    shutil.copyfile(template_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def config(database_url, tmp_path) -> dict:
+    """The settings of the test app; tests may change them before asking for `app`."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "WTF_CSRF_ENABLED": False,  # the CSRF tests turn it back on
+    }
+
+
+@pytest.fixture
+def app(config):
+    """The app on a fresh database."""
+    app = create_app(config)
+    yield app
+    app.extensions["mtm_engine"].dispose()
+
+
+@pytest.fixture
+def engine(app) -> sa.Engine:
+    """The test app's database engine."""
+    return app.extensions["mtm_engine"]
+
+
+@pytest.fixture
+def client(app):
+    """A browser-less client of the app, logged out."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(database_url, tmp_path, monkeypatch):
+    """Runs `mtm` commands against this test's database; invoke with `runner.invoke(cli, [...])`."""
+    monkeypatch.chdir(tmp_path)  # keep a developer's own .env out of the tests
+    return CliRunner(
+        env={"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET_KEY, "MTM_INSTANCE_PATH": str(tmp_path)}
+    )
+
+
+@pytest.fixture
+def user(engine) -> int:
+    """Alice, the default test user; returns her id."""
+    with db.transaction(engine) as conn:
+        return make_user(conn, "alice")
+
+
+@pytest.fixture
+def logged_in_as(app):
+    """A factory: `logged_in_as(user_id)` gives a client whose session belongs to that user."""
+
+    def factory(user_id: int):
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["user_id"] = user_id
+        return client
+
+    return factory
+
+
+@pytest.fixture
+def authenticated_client(logged_in_as, user):
+    """A client logged in as alice."""
+    return logged_in_as(user)
+
+
+@pytest.fixture
+def seeded_db(engine, user) -> SimpleNamespace:
+    """Alice with a small generated history (2,000 plays in 2025); the records are returned too."""
+    records = list(generate_history(2_000, start=date(2025, 1, 1), end=date(2026, 1, 1), seed=7))
+    with db.transaction(engine) as conn:
+        store_plays(conn, user, records)
+    return SimpleNamespace(engine=engine, user_id=user, records=records)
+
+
+# --- PostgreSQL tier ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> sa.Engine:
+    """The PostgreSQL server of MTM_TEST_DATABASE_URL, with an empty public schema, migrated."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL tier: set MTM_TEST_DATABASE_URL to run it")
+    engine = db.make_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _empty_postgres(engine: sa.Engine) -> None:
+    names = ", ".join(table.name for table in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_engine(request, database_url) -> sa.Engine:
+    """A fresh, migrated database on each backend: the data-layer tests run on both."""
+    if request.param == "postgresql":
+        engine = request.getfixturevalue("pg_engine")
+        _empty_postgres(engine)
+        yield engine
+        return
+    engine = db.make_engine(database_url)
+    yield engine
+    engine.dispose()
