@@ -1,8 +1,14 @@
-"""Storing plays, tracks and artists: identity resolution and the exact-duplicate rule.
+"""Storing plays, tracks and artists: identity resolution and the dedup rules (SPEC §3.2).
 
 `store_plays` is the one way plays get into the database, whatever their source. It resolves
 each record's artist and track (Spotify URI when known, else the normalised artist + title) and
 inserts the plays, skipping any the user already has at the same second for the same track.
+
+The same play can also arrive from two sources at slightly different times. Sources rank
+extended > api > account by how much they tell; a play is a duplicate of a higher-ranked play of
+the same song (artist + title, by name_key) whose end time is within the pair's window
+(`MATCH_WINDOW`), and a lower-ranked stored play that a new play matches is replaced by it. So
+importing account data and the extended history gives the same plays in either order.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class Catalogue:
     artist_ids: dict[str, int] = field(default_factory=dict)  # name_key -> id
     track_ids_by_uri: dict[str, int] = field(default_factory=dict)
     track_ids_by_name: dict[tuple[int, str], int] = field(default_factory=dict)  # (artist_id, title_key)
+    songs: dict[int, tuple[int, str]] = field(default_factory=dict)  # track id -> (artist_id, title_key)
 
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
@@ -112,6 +119,7 @@ class Catalogue:
             )
             for uri, track_id, artist_id, title_key in rows:
                 self.track_ids_by_uri[uri] = track_id
+                self.songs[track_id] = (artist_id, title_key)
                 self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
 
     def _load_tracks_by_name(self, conn: Connection, keys: set[tuple[int, str]]) -> None:
@@ -128,6 +136,7 @@ class Catalogue:
                 )
                 for title_key, track_id in rows:
                     self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
+                    self.songs.setdefault(track_id, (artist_id, title_key))
 
 
 @dataclass(frozen=True)
@@ -135,10 +144,33 @@ class StoreResult:
     """What `store_plays` did."""
 
     added: int
-    duplicates: int
+    duplicates: int  # records not stored: the user already had the play (from any source)
+    replaced: int = 0  # stored plays of a lower-ranked source that the new plays took the place of
 
 
 PERSONAL_FIELDS = ("conn_country", "ip_addr", "user_agent", "username")
+
+# How much a source tells about a play; the richer one is kept when two hold the same play.
+SOURCE_RANK = {"extended": 3, "api": 2, "account": 1}
+# Seconds by which two sources' end times of one play may differ. The account data's endTime
+# is cut to the minute, so its play ends up to 59 s after it says (or before, were it rounded):
+# |difference| < 60 takes both. The API's played_at and the extended export's ts are both the
+# end of the stream to the second, give or take clock skew between Spotify's services.
+MATCH_WINDOW = {
+    frozenset(("account", "extended")): 59,
+    frozenset(("account", "api")): 59,
+    frozenset(("api", "extended")): 10,
+}
+_WIDEST = max(MATCH_WINDOW.values())
+
+_COLUMNS = (
+    "user_id", "track_id", "ended_at", "ms_played", "source", "kind", "skipped", "shuffle",
+    "offline", "incognito", "reason_start", "reason_end", "platform", "conn_country", "ip_addr",
+    "user_agent", "username", "batch_id",
+)  # fmt: skip
+_SQLITE_INSERT = (
+    f"INSERT OR IGNORE INTO plays ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
 
 
 def store_plays(
@@ -149,37 +181,80 @@ def store_plays(
     batch_id: int | None = None,
     catalogue: Catalogue | None = None,
 ) -> StoreResult:
-    """Store `records` for `user_id`; plays the user already has (same second, same track) are skipped."""
+    """Store `records` for `user_id`, skipping plays the user already has (see the module doc)."""
     if not records:
         return StoreResult(0, 0)
     catalogue = catalogue or Catalogue()
     track_ids = catalogue.resolve(conn, records)
+    keep, replaced_ids = _cross_source_duplicates(conn, user_id, records, track_ids, catalogue)
+    if replaced_ids:
+        for chunk in _chunks(replaced_ids):
+            conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
     rows = [
-        {
-            "user_id": user_id,
-            "track_id": track_id,
-            "ended_at": r.ended_at,
-            "ms_played": r.ms_played,
-            "source": r.source,
-            "kind": r.kind,
-            "skipped": r.skipped,
-            "shuffle": r.shuffle,
-            "offline": r.offline,
-            "incognito": r.incognito,
-            "reason_start": r.reason_start,
-            "reason_end": r.reason_end,
-            "platform": r.platform,
-            "conn_country": r.conn_country,
-            "ip_addr": r.ip_addr,
-            "user_agent": r.user_agent,
-            "username": r.username,
-            "batch_id": batch_id,
-        }
-        for r, track_id in zip(records, track_ids, strict=True)
+        (
+            user_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, r.skipped, r.shuffle,
+            r.offline, r.incognito, r.reason_start, r.reason_end, r.platform, r.conn_country,
+            r.ip_addr, r.user_agent, r.username, batch_id,
+        )  # fmt: skip
+        for r, track_id, kept in zip(records, track_ids, keep, strict=True)
+        if kept
     ]
-    insert = insert_ignoring_conflicts(conn, plays)
-    if conn.dialect.name == "sqlite":  # sqlite3 counts the rows executemany inserted
-        added = conn.execute(insert, rows).rowcount
-    else:  # psycopg reports -1 for executemany: count the ids that come back instead
-        added = len(conn.execute(insert.returning(plays.c.id), rows).all())
-    return StoreResult(added=added, duplicates=len(rows) - added)
+    added = _insert_plays(conn, rows) if rows else 0
+    return StoreResult(added=added, duplicates=len(records) - added, replaced=len(replaced_ids))
+
+
+def _insert_plays(conn: Connection, rows: list[tuple]) -> int:
+    """Insert play rows (tuples in _COLUMNS order), ignoring exact duplicates; returns how many went in."""
+    if conn.dialect.name == "sqlite":
+        # Straight to sqlite3 with tuples: building a dict per row costs more than the insert.
+        return conn.exec_driver_sql(_SQLITE_INSERT, rows).rowcount
+    # psycopg reports -1 for executemany: count the ids that come back instead.
+    insert = insert_ignoring_conflicts(conn, plays).returning(plays.c.id)
+    return len(conn.execute(insert, [dict(zip(_COLUMNS, row)) for row in rows]).all())
+
+
+def _cross_source_duplicates(
+    conn: Connection,
+    user_id: int,
+    records: Sequence[PlayRecord],
+    track_ids: Sequence[int],
+    catalogue: Catalogue,
+) -> tuple[list[bool], list[int]]:
+    """Which records to insert, and which stored plays they replace, by the cross-source rule."""
+    keep = [True] * len(records)
+    sources = {r.source for r in records}
+    earliest = min(r.ended_at for r in records) - _WIDEST
+    latest = max(r.ended_at for r in records) + _WIDEST
+    # One range query per call: the user's plays of other sources around these records.
+    query = (
+        sa.select(plays.c.id, plays.c.ended_at, plays.c.source, tracks.c.artist_id, tracks.c.title_key)
+        .join(tracks, tracks.c.id == plays.c.track_id)
+        .where(plays.c.user_id == user_id, plays.c.ended_at.between(earliest, latest))
+    )
+    if len(sources) == 1:
+        query = query.where(plays.c.source != next(iter(sources)))
+    stored = conn.execute(query).all()
+    if len(sources) == 1 and not stored:
+        return keep, []
+
+    # song -> [(ended_at, source, stored play id or None for a record of this call)]
+    by_song: dict[tuple[int, str], list[tuple[int, str, int | None]]] = {}
+    for play_id, ended_at, source, artist_id, title_key in stored:
+        by_song.setdefault((artist_id, title_key), []).append((ended_at, source, play_id))
+    songs = [catalogue.songs[track_id] for track_id in track_ids]
+    for r, song in zip(records, songs):
+        by_song.setdefault(song, []).append((r.ended_at, r.source, None))
+
+    replaced: set[int] = set()
+    for i, (r, song) in enumerate(zip(records, songs)):
+        rank = SOURCE_RANK[r.source]
+        matches = [
+            (source, play_id)
+            for ended_at, source, play_id in by_song[song]
+            if source != r.source and abs(ended_at - r.ended_at) <= MATCH_WINDOW[frozenset((source, r.source))]
+        ]
+        if any(SOURCE_RANK[source] > rank for source, _ in matches):
+            keep[i] = False
+        else:
+            replaced.update(play_id for source, play_id in matches if play_id is not None)
+    return keep, sorted(replaced)
