@@ -24,7 +24,7 @@ from music_time_machine.clock import utcnow
 from music_time_machine.db import transaction
 from music_time_machine.history import Catalogue, StoreResult, store_plays
 from music_time_machine.importers.export import FileResult, read_export
-from music_time_machine.importers.sources import Limits, export_files
+from music_time_machine.importers.sources import MB, Limits, export_files
 from music_time_machine.schema import import_batches, users
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,11 @@ class ImportOptions:
 
 
 Progress = Callable[[dict], None]  # called with each file's report as the file is done
+
+
+def limits_for(config: dict) -> Limits:
+    """An import's limits from the app's settings (MTM_IMPORT_MAX_FILE_MB)."""
+    return Limits(max_file_bytes=config["IMPORT_MAX_FILE_MB"] * MB)
 
 
 def count_files(paths: Iterable[str | os.PathLike[str]], limits: Limits = Limits()) -> int:
