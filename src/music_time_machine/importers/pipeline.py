@@ -72,7 +72,7 @@ def start_import(
     now = now or utcnow()
     mark_interrupted(conn, user_id, now=now)
     runner = {"host": socket.gethostname(), "pid": os.getpid()}
-    return conn.execute(
+    batch_id = conn.execute(
         import_batches.insert().values(
             user_id=user_id,
             origin=origin,
@@ -84,6 +84,8 @@ def start_import(
             created_at=now,
         )
     ).inserted_primary_key[0]
+    _running_here.add(batch_id)  # from now on, also while it waits for a background thread
+    return batch_id
 
 
 def run_import(
@@ -102,7 +104,6 @@ def run_import(
         ).scalar_one()
     options = ImportOptions(**batch["options"])
     report = {"runner": batch["report"]["runner"], "files": [], "listen_threshold_s": threshold_ms // 1000}
-    _running_here.add(batch_id)
     try:
         catalogue = Catalogue()
         results = read_export(

@@ -45,11 +45,12 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every feature's routes."""
-    from . import auth, dashboard, status
+    from . import auth, dashboard, imports, status
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(imports.bp)
     app.context_processor(auth.inject_current_user)
 
 
