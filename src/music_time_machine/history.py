@@ -46,8 +46,16 @@ class Catalogue:
 
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
-        self._resolve_artists(conn, {name_key(r.artist_name): r.artist_name for r in records})
-        return self._resolve_tracks(conn, records)
+        keys: dict[str, str] = {}  # name -> name_key, each distinct name keyed once per call
+
+        def key(name: str) -> str:
+            found = keys.get(name)
+            if found is None:
+                found = keys[name] = name_key(name)
+            return found
+
+        self._resolve_artists(conn, {key(name): name for name in {r.artist_name for r in records}})
+        return self._resolve_tracks(conn, records, key)
 
     def _resolve_artists(self, conn: Connection, names: dict[str, str]) -> None:
         missing = [key for key in names if key not in self.artist_ids]
@@ -64,32 +72,33 @@ class Catalogue:
             rows = conn.execute(sa.select(artists.c.name_key, artists.c.id).where(artists.c.name_key.in_(chunk)))
             self.artist_ids.update((key, artist_id) for key, artist_id in rows)
 
-    def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
-        wanted_uris = {r.spotify_uri for r in records if r.spotify_uri and r.spotify_uri not in self.track_ids_by_uri}
+    def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord], key) -> list[int]:
+        by_uri, by_name, artist_ids = self.track_ids_by_uri, self.track_ids_by_name, self.artist_ids
+        wanted_uris = {r.spotify_uri for r in records if r.spotify_uri and r.spotify_uri not in by_uri}
         if wanted_uris:
             self._load_tracks_by_uri(conn, list(wanted_uris))
         wanted_names = {
-            (self.artist_ids[name_key(r.artist_name)], name_key(r.track_name))
-            for r in records
-            if not r.spotify_uri
-        } - self.track_ids_by_name.keys()
+            (artist_ids[key(r.artist_name)], key(r.track_name)) for r in records if not r.spotify_uri
+        } - by_name.keys()
         if wanted_names:
             self._load_tracks_by_name(conn, wanted_names)
 
         new_rows: dict[object, dict] = {}
         for r in records:
-            artist_id = self.artist_ids[name_key(r.artist_name)]
-            key = r.spotify_uri or (artist_id, name_key(r.track_name))
-            if key in new_rows or (r.spotify_uri and r.spotify_uri in self.track_ids_by_uri):
+            uri = r.spotify_uri
+            if uri in by_uri:
                 continue
-            if not r.spotify_uri and key in self.track_ids_by_name:
+            artist_id = artist_ids[key(r.artist_name)]
+            title_key = key(r.track_name)
+            track = uri or (artist_id, title_key)
+            if track in new_rows or (not uri and track in by_name):
                 continue
-            new_rows[key] = {
+            new_rows[track] = {
                 "artist_id": artist_id,
                 "title": r.track_name,
-                "title_key": name_key(r.track_name),
+                "title_key": title_key,
                 "album_name": r.album_name,
-                "spotify_uri": r.spotify_uri,
+                "spotify_uri": uri,
                 "kind": r.kind,
             }
         if new_rows:
@@ -102,13 +111,10 @@ class Catalogue:
                 conn.execute(tracks.insert(), without_uri)
                 self._load_tracks_by_name(conn, {(row["artist_id"], row["title_key"]) for row in without_uri})
 
-        ids = []
-        for r in records:
-            if r.spotify_uri:
-                ids.append(self.track_ids_by_uri[r.spotify_uri])
-            else:
-                ids.append(self.track_ids_by_name[(self.artist_ids[name_key(r.artist_name)], name_key(r.track_name))])
-        return ids
+        return [
+            by_uri[r.spotify_uri] if r.spotify_uri else by_name[(artist_ids[key(r.artist_name)], key(r.track_name))]
+            for r in records
+        ]
 
     def _load_tracks_by_uri(self, conn: Connection, uris: Sequence[str]) -> None:
         for chunk in _chunks(uris):
@@ -124,19 +130,16 @@ class Catalogue:
 
     def _load_tracks_by_name(self, conn: Connection, keys: set[tuple[int, str]]) -> None:
         # A URI-less play (account export) joins the first-stored track with that artist + title.
-        by_artist: dict[int, list[str]] = {}
-        for artist_id, title_key in keys:
-            by_artist.setdefault(artist_id, []).append(title_key)
-        for artist_id, titles in by_artist.items():
-            for chunk in _chunks(titles):
-                rows = conn.execute(
-                    sa.select(tracks.c.title_key, sa.func.min(tracks.c.id))
-                    .where(tracks.c.artist_id == artist_id, tracks.c.title_key.in_(chunk))
-                    .group_by(tracks.c.title_key)
-                )
-                for title_key, track_id in rows:
-                    self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
-                    self.songs.setdefault(track_id, (artist_id, title_key))
+        pair = sa.tuple_(tracks.c.artist_id, tracks.c.title_key)
+        for chunk in _chunks(sorted(keys), _CHUNK // 2):  # two parameters a pair
+            rows = conn.execute(
+                sa.select(tracks.c.artist_id, tracks.c.title_key, sa.func.min(tracks.c.id))
+                .where(pair.in_(chunk))
+                .group_by(tracks.c.artist_id, tracks.c.title_key)
+            )
+            for artist_id, title_key, track_id in rows:
+                self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
+                self.songs.setdefault(track_id, (artist_id, title_key))
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ def store_plays(
         return StoreResult(0, 0)
     catalogue = catalogue or Catalogue()
     track_ids = catalogue.resolve(conn, records)
-    keep, replaced_ids = _cross_source_duplicates(conn, user_id, records, track_ids, catalogue)
+    keep, replaced_ids = _plays_to_insert(conn, user_id, records, track_ids, catalogue)
     if replaced_ids:
         for chunk in _chunks(replaced_ids):
             conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
@@ -213,40 +216,64 @@ def _insert_plays(conn: Connection, rows: list[tuple]) -> int:
     return len(conn.execute(insert, [dict(zip(_COLUMNS, row)) for row in rows]).all())
 
 
-def _cross_source_duplicates(
+def _plays_to_insert(
     conn: Connection,
     user_id: int,
     records: Sequence[PlayRecord],
     track_ids: Sequence[int],
     catalogue: Catalogue,
 ) -> tuple[list[bool], list[int]]:
-    """Which records to insert, and which stored plays they replace, by the cross-source rule."""
-    keep = [True] * len(records)
-    sources = {r.source for r in records}
+    """Which records to insert, and which stored plays they replace, by the dedup rules."""
     earliest = min(r.ended_at for r in records) - _WIDEST
     latest = max(r.ended_at for r in records) + _WIDEST
-    # One range query per call: the user's plays of other sources around these records.
-    query = (
-        sa.select(plays.c.id, plays.c.ended_at, plays.c.source, tracks.c.artist_id, tracks.c.title_key)
-        .join(tracks, tracks.c.id == plays.c.track_id)
-        .where(plays.c.user_id == user_id, plays.c.ended_at.between(earliest, latest))
-    )
-    if len(sources) == 1:
-        query = query.where(plays.c.source != next(iter(sources)))
-    stored = conn.execute(query).all()
-    if len(sources) == 1 and not stored:
+    # One range query per call: the user's plays around these records, for set lookups.
+    stored = conn.execute(
+        sa.select(plays.c.id, plays.c.ended_at, plays.c.track_id, plays.c.source).where(
+            plays.c.user_id == user_id, plays.c.ended_at.between(earliest, latest)
+        )
+    ).all()
+    rank = SOURCE_RANK
+    # (end second, track) -> the best rank stored there; an equal or better one makes a duplicate.
+    seen: dict[tuple[int, int], int] = {}
+    for _, ended_at, track_id, source in stored:
+        if seen.get((ended_at, track_id), 0) < rank[source]:
+            seen[(ended_at, track_id)] = rank[source]
+    keep = []
+    for r, track_id in zip(records, track_ids):
+        play, r_rank = (r.ended_at, track_id), rank[r.source]
+        if seen.get(play, 0) >= r_rank:
+            keep.append(False)
+        else:
+            seen[play] = r_rank
+            keep.append(True)
+
+    sources = {r.source for r in records}
+    others = [row for row in stored if row.source not in sources] if len(sources) == 1 else stored
+    if len(sources) == 1 and not others:
         return keep, []
+    return _cross_source(conn, records, track_ids, keep, others, catalogue)
+
+
+def _cross_source(conn, records, track_ids, keep, stored, catalogue) -> tuple[list[bool], list[int]]:
+    """Apply the cross-source rule (module doc) to the kept records against `stored` plays."""
+    unknown = {row.track_id for row in stored} - catalogue.songs.keys()
+    for chunk in _chunks(sorted(unknown)):
+        rows = conn.execute(sa.select(tracks.c.id, tracks.c.artist_id, tracks.c.title_key).where(tracks.c.id.in_(chunk)))
+        catalogue.songs.update((track_id, (artist_id, title_key)) for track_id, artist_id, title_key in rows)
 
     # song -> [(ended_at, source, stored play id or None for a record of this call)]
     by_song: dict[tuple[int, str], list[tuple[int, str, int | None]]] = {}
-    for play_id, ended_at, source, artist_id, title_key in stored:
-        by_song.setdefault((artist_id, title_key), []).append((ended_at, source, play_id))
+    for play_id, ended_at, track_id, source in stored:
+        by_song.setdefault(catalogue.songs[track_id], []).append((ended_at, source, play_id))
     songs = [catalogue.songs[track_id] for track_id in track_ids]
-    for r, song in zip(records, songs):
-        by_song.setdefault(song, []).append((r.ended_at, r.source, None))
+    for r, song, kept in zip(records, songs, keep):
+        if kept:
+            by_song.setdefault(song, []).append((r.ended_at, r.source, None))
 
     replaced: set[int] = set()
     for i, (r, song) in enumerate(zip(records, songs)):
+        if not keep[i]:
+            continue
         rank = SOURCE_RANK[r.source]
         matches = [
             (source, play_id)

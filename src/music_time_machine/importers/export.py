@@ -6,9 +6,10 @@ file that cannot be read gets one sentence saying why, and the other files go on
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from music_time_machine.importers.account import mark_podcasts, parse_account
@@ -30,6 +31,8 @@ from music_time_machine.importers.sources import (
 )
 from music_time_machine.records import PlayRecord
 
+ALREADY_IMPORTED = "already imported, unchanged, with the same options"
+
 
 @dataclass(slots=True)
 class FileResult:
@@ -42,6 +45,7 @@ class FileResult:
     error: str | None = None  # the file could not be read: one sentence naming it and the problem
     skip_reason: str | None = None  # the file was not read, on purpose (video history, PDF, …)
     notes: list[str] = field(default_factory=list)
+    fingerprint: str | None = None  # a hash of the file's bytes, to know it again
 
     @property
     def status(self) -> str:
@@ -55,12 +59,16 @@ def read_export(
     keep_personal: bool = False,
     keep_incognito: bool = False,
     limits: Limits = Limits(),
+    known: Container[str] = frozenset(),
 ) -> Iterator[FileResult]:
-    """One FileResult for every file in the given zips, folders and JSON files, one at a time."""
+    """One FileResult for every file in the given zips, folders and JSON files, one at a time.
+
+    Files whose fingerprint is in `known` are skipped unparsed (see read_file).
+    """
     podcast_episodes: set[tuple[str, str]] = set()
     account_music: list[FileResult] = []
     for file in export_files(paths, limits):
-        result = read_file(file, keep_personal=keep_personal, keep_incognito=keep_incognito)
+        result = read_file(file, keep_personal=keep_personal, keep_incognito=keep_incognito, known=known)
         podcast_episodes.update(
             (play.artist_name, play.track_name) for play in result.records if play.kind == "podcast"
         )
@@ -76,20 +84,38 @@ def read_export(
 
 
 def read_file(
-    file: ExportFile | SkippedFile, *, keep_personal: bool = False, keep_incognito: bool = False
+    file: ExportFile | SkippedFile,
+    *,
+    keep_personal: bool = False,
+    keep_incognito: bool = False,
+    known: Container[str] = frozenset(),
 ) -> FileResult:
-    """Read, recognise and parse one file of an export."""
+    """Read, recognise and parse one file of an export.
+
+    A file whose fingerprint is in `known` (one already imported whole, with the same options) is
+    skipped without parsing it: re-importing an export then costs a read and a hash per file.
+    """
     if isinstance(file, SkippedFile):
         return FileResult(file.name, skip_reason=file.reason)
     if is_video_history(file.name):
         return FileResult(file.name, skip_reason="video history is not imported")
     try:
-        history = _load(file)
+        data = file.read()
     except UnreadableFile as error:
         return FileResult(file.name, error=str(error))
+    fingerprint = hashlib.blake2b(data, digest_size=16).hexdigest()
+    if fingerprint in known:
+        return FileResult(file.name, skip_reason=ALREADY_IMPORTED, fingerprint=fingerprint)
+    try:
+        history = _load(file.name, data)
+    except UnreadableFile as error:
+        return FileResult(file.name, error=str(error))
+    del data  # the decoded entries are all that is needed now
     if isinstance(history, str):
         return FileResult(file.name, skip_reason=history)
-    result = FileResult(file.name, history.format, notes=[history.note] if history.note else [])
+    result = FileResult(
+        file.name, history.format, notes=[history.note] if history.note else [], fingerprint=fingerprint
+    )
     if history.format is None:
         return result
     if history.format.source == "extended":
@@ -102,10 +128,9 @@ def read_file(
     return result
 
 
-def _load(file: ExportFile) -> History | str:
-    """The history a file holds, or why it is skipped; its bytes are freed once decoded."""
-    data = file.read()
+def _load(name: str, data: bytes | bytearray) -> History | str:
+    """The history a file holds, or why it is skipped."""
     if data.startswith(b"PK\x03\x04"):
         return NESTED_ZIP
-    return find_history(file.name, decode_json(file.name, data)) or "not a listening history file"
+    return find_history(name, decode_json(name, data)) or "not a listening history file"
 

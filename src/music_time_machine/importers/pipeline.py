@@ -106,9 +106,12 @@ def run_import(
     report = {"runner": batch["report"]["runner"], "files": [], "listen_threshold_s": threshold_ms // 1000}
     try:
         catalogue = Catalogue()
+        with engine.connect() as conn:
+            known = imported_files(conn, batch["user_id"], options)
         results = read_export(
-            paths, keep_personal=options.keep_personal, keep_incognito=options.include_incognito, limits=limits
-        )
+            paths, keep_personal=options.keep_personal, keep_incognito=options.include_incognito, limits=limits,
+            known=known,
+        )  # fmt: skip
         for result in results:
             entry = file_report(result, threshold_ms)
             report["files"].append(entry)
@@ -179,6 +182,22 @@ def file_report(result: FileResult, threshold_ms: int) -> dict:
         "error": result.error,
         "skip_reason": result.skip_reason,
         "notes": list(result.notes),
+        "fingerprint": result.fingerprint,
+    }
+
+
+def imported_files(conn: Connection, user_id: int, options: ImportOptions) -> set[str]:
+    """Fingerprints of the files the user's past imports with these options stored whole."""
+    reports = conn.execute(
+        sa.select(import_batches.c.options, import_batches.c.report).where(import_batches.c.user_id == user_id)
+    )
+    wanted = asdict(options)
+    return {
+        entry["fingerprint"]
+        for batch_options, report in reports
+        if batch_options == wanted
+        for entry in (report or {}).get("files", [])
+        if entry.get("fingerprint") and entry["status"] in ("read", "skipped")
     }
 
 
