@@ -101,7 +101,7 @@ def main() -> None:
         first, second = figures["first"], figures["second"]
         print(f"{plays:>9,} entries  ({zip_path.stat().st_size / 2**20:.0f} MB zip)")
         for run, f in (("first import", first), ("second import", second)):
-            rate = f["plays_read"] / f["seconds"]
+            rate = plays / f["seconds"]
             print(f"  {run:<14} {f['seconds']:7.2f} s  {rate:>9,.0f} entries/s  added {f['added']:>9,}  "
                   f"peak RSS {f['peak_rss_mb']:.0f} MB")  # fmt: skip
         print(f"  second/first time: {second['seconds'] / first['seconds']:.2f}")
