@@ -46,10 +46,10 @@ def submit(app, job, *args) -> None:
         _executor.submit(job, *args)
 
 
-def _import_upload(engine, batch_id: int, folder: Path, limits) -> None:
+def _import_upload(engine, batch_id: int, folder: Path, paths: list[Path], limits) -> None:
     """The background job: import the saved upload, then delete it."""
     try:
-        run_import(engine, batch_id, sorted(folder.iterdir()), limits=limits)
+        run_import(engine, batch_id, paths, limits=limits)
     except Exception:  # run_import has marked the batch failed and logged why
         log.warning("import %s ended with an error", batch_id)
     finally:
@@ -93,9 +93,13 @@ def upload():
         return render_template("imports/form.html", max_mb=current_app.config["MAX_CONTENT_LENGTH"] // 2**20), 400
     folder = Path(current_app.instance_path, "uploads", uuid.uuid4().hex)
     folder.mkdir(parents=True)
+    paths = []
     for number, file in enumerate(files):
-        # The number keeps two uploads of the same name apart and the order as chosen.
-        file.save(folder / f"{number:03d}-{secure_filename(file.filename) or 'upload'}")
+        # A folder per file keeps two uploads of the same name apart, and the report's names plain.
+        path = folder / f"{number:03d}" / (secure_filename(file.filename) or "upload")
+        path.parent.mkdir()
+        file.save(path)
+        paths.append(path)
     options = ImportOptions(
         keep_personal=request.form.get("keep_personal") == "on",
         include_incognito=request.form.get("include_incognito") == "on",
@@ -105,9 +109,9 @@ def upload():
     with db.write() as conn:
         batch_id = start_import(
             conn, current_user()["id"], origin="web", label=", ".join(file.filename for file in files),
-            options=options, files_total=count_files(sorted(folder.iterdir()), limits),
+            options=options, files_total=count_files(paths, limits),
         )  # fmt: skip
-    submit(current_app, _import_upload, engine, batch_id, folder, limits)
+    submit(current_app, _import_upload, engine, batch_id, folder, paths, limits)
     return redirect(url_for("imports.show", batch_id=batch_id))
 
 
