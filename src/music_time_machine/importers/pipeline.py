@@ -13,7 +13,8 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -33,6 +34,7 @@ INTERRUPTED = "the import stopped before it finished (the process ended); import
 INTERNAL_ERROR = "the import stopped on an internal error (details in the server log); nothing of the file being stored was kept"
 # A batch started on another host is taken for dead when it has run this long.
 _FOREIGN_BATCH_TIMEOUT = timedelta(hours=24)
+_IMPORT_CACHE_KB = 64 * 1024
 # Batches running in this process: a restarted server may get the same pid (pid 1 in a container).
 _running_here: set[int] = set()
 
@@ -46,6 +48,25 @@ class ImportOptions:
 
 
 Progress = Callable[[dict], None]  # called with each file's report as the file is done
+
+
+@contextmanager
+def _roomy_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a 64 MB page cache for this connection while it imports (SQLite's default is 2 MB).
+
+    The plays' indexes outgrow the default cache at about a million plays; the bigger cache
+    makes the first import of a 1M-play export about a fifth faster (see the README).
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    sqlite = conn.connection.dbapi_connection  # straight to sqlite3: no transaction is begun
+    before = sqlite.execute("PRAGMA cache_size").fetchone()[0]
+    sqlite.execute(f"PRAGMA cache_size = {-_IMPORT_CACHE_KB}")
+    try:
+        yield
+    finally:
+        sqlite.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 def limits_for(config: dict) -> Limits:
@@ -112,26 +133,28 @@ def run_import(
             paths, keep_personal=options.keep_personal, keep_incognito=options.include_incognito, limits=limits,
             known=known,
         )  # fmt: skip
-        for result in results:
-            entry = file_report(result, threshold_ms)
-            report["files"].append(entry)
-            try:
-                with transaction(engine) as conn:
-                    if result.records:
-                        stored = store_plays(
-                            conn, batch["user_id"], result.records, batch_id=batch_id, catalogue=catalogue
-                        )
-                        _count_stored(entry, stored)
-                    _save_progress(conn, batch_id, report, entry["added"] - entry["replaced"])
-            except Exception:
-                log.exception("import %s: storing %s failed", batch_id, result.name)
-                catalogue = Catalogue()  # ids created in the rolled-back transaction are gone
-                entry.update(status="failed", error=f"{result.name}: {INTERNAL_ERROR}.", added=0, duplicates=0)
-                with transaction(engine) as conn:
-                    _save_progress(conn, batch_id, report, 0)
-            result.records = []  # free the file's plays before the next file is read
-            if progress:
-                progress(entry)
+        with engine.connect() as conn, _roomy_cache(conn):
+            conn = conn.execution_options(write=True)
+            for result in results:
+                entry = file_report(result, threshold_ms)
+                report["files"].append(entry)
+                try:
+                    with conn.begin():
+                        if result.records:
+                            stored = store_plays(
+                                conn, batch["user_id"], result.records, batch_id=batch_id, catalogue=catalogue
+                            )
+                            _count_stored(entry, stored)
+                        _save_progress(conn, batch_id, report, entry["added"] - entry["replaced"])
+                except Exception:
+                    log.exception("import %s: storing %s failed", batch_id, result.name)
+                    catalogue = Catalogue()  # ids created in the rolled-back transaction are gone
+                    entry.update(status="failed", error=f"{result.name}: {INTERNAL_ERROR}.", added=0, duplicates=0)
+                    with conn.begin():
+                        _save_progress(conn, batch_id, report, 0)
+                result.records = []  # free the file's plays before the next file is read
+                if progress:
+                    progress(entry)
     except BaseException as error:  # also Ctrl+C: the batch must not stay "running"
         if isinstance(error, Exception):
             log.exception("import %s stopped", batch_id)
