@@ -30,5 +30,8 @@ test: $(VENV)/.installed-test ## set up and run the whole test suite
 test-fast: $(VENV)/.installed-test ## everything but the browser and PostgreSQL tiers
 	$(BIN)/pytest -m "not browser and not postgres" -q
 
+bench: $(VENV)/.installed-app ## import benchmark: generated exports of 100k and 1M plays
+	PYTHONPATH=src $(BIN)/python bench/import.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .coverage htmlcov

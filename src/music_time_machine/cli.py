@@ -184,7 +184,10 @@ def import_command(paths: tuple[Path, ...], user_name: str | None, keep_personal
     with click.progressbar(
         length=files_total, label="Importing", item_show_func=lambda name: name and name.rsplit("/", 1)[-1]
     ) as bar:
-        report = run_import(engine, batch_id, paths, limits=limits, progress=lambda entry: bar.update(1, entry["name"]))
+        try:
+            report = run_import(engine, batch_id, paths, limits=limits, progress=lambda entry: bar.update(1, entry["name"]))
+        except Exception as error:  # the batch is marked failed and the details are logged
+            raise click.ClickException(f"The import stopped on an internal error: {error}") from None
     click.echo()
     click.echo(report_table(report))
     failed = report["totals"]["files_failed"]

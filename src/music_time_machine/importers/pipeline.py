@@ -31,7 +31,8 @@ from music_time_machine.schema import import_batches, users
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "the import stopped before it finished (the process ended); import the same files again to complete it"
-INTERNAL_ERROR = "the import stopped on an internal error (details in the server log); nothing of the file being stored was kept"
+INTERNAL_ERROR = "the import stopped on an internal error (details in the server log)"
+NOT_STORED = "could not be stored because of an internal error (details in the server log); none of its plays were kept"
 # A batch started on another host is taken for dead when it has run this long.
 _FOREIGN_BATCH_TIMEOUT = timedelta(hours=24)
 _IMPORT_CACHE_KB = 64 * 1024
@@ -149,7 +150,7 @@ def run_import(
                 except Exception:
                     log.exception("import %s: storing %s failed", batch_id, result.name)
                     catalogue = Catalogue()  # ids created in the rolled-back transaction are gone
-                    entry.update(status="failed", error=f"{result.name}: {INTERNAL_ERROR}.", added=0, duplicates=0)
+                    entry.update(status="failed", error=f"{result.name} {NOT_STORED}.", added=0, duplicates=0)
                     with conn.begin():
                         _save_progress(conn, batch_id, report, 0)
                 result.records = []  # free the file's plays before the next file is read
