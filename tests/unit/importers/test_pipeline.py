@@ -389,3 +389,12 @@ def test_every_stored_play_round_trips_its_fields(engine, tmp_path, history):
             for r in rows
         }  # fmt: skip
     assert stored == {(p.ended_at, p.spotify_uri): p for p in history}
+
+
+def test_a_zip_bomb_member_is_refused_and_the_rest_imports(engine, user, make_zip, exports):
+    archive = make_zip({"bomb.json": b"[" + b" " * (6 * 2**20) + b"]", AUDIO_2024: (exports / AUDIO_2024).read_bytes()})
+    batch_id, report = import_paths(engine, user, [archive])
+    bomb, audio = report["files"]
+    assert bomb["status"] == "failed" and "zip bomb" in bomb["error"]
+    assert audio["added"] == len(play_rows(engine, user)) == 3
+    assert batch(engine, batch_id)["status"] == "failed"
