@@ -398,3 +398,37 @@ def test_a_zip_bomb_member_is_refused_and_the_rest_imports(engine, user, make_zi
     assert bomb["status"] == "failed" and "zip bomb" in bomb["error"]
     assert audio["added"] == len(play_rows(engine, user)) == 3
     assert batch(engine, batch_id)["status"] == "failed"
+
+
+@pytest.mark.parametrize("stop, error", [(KeyboardInterrupt, pipeline.INTERRUPTED), (RuntimeError, pipeline.INTERNAL_ERROR)])
+def test_an_import_that_stops_midway_ends_failed_not_running(engine, user, exports, stop, error):
+    def stop_after_the_first_file(_entry):
+        raise stop()
+
+    with pytest.raises(stop):
+        import_paths(engine, user, [exports / AUDIO_2024, exports / AUDIO_2021], progress=stop_after_the_first_file)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(import_batches)).mappings().one()
+    assert (row["status"], row["report"]["error"], row["files_done"]) == ("failed", error, 1)
+    assert len(play_rows(engine, user)) == row["plays_added"] == 3
+
+
+def test_which_running_batches_are_taken_for_dead():
+    from datetime import datetime, timedelta
+
+    now = datetime(2026, 5, 8, 12, 0)
+    here = os.uname().nodename
+    dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                  capture_output=True, text=True).stdout)  # fmt: skip
+
+    def batch(host, pid, hours_ago=0, status="running", batch_id=-1):
+        runner = {"host": host, "pid": pid}
+        return {"id": batch_id, "status": status, "report": {"runner": runner},
+                "created_at": now - timedelta(hours=hours_ago)}  # fmt: skip
+
+    assert not pipeline.is_dead(batch(here, dead_pid, status="done"), now=now)
+    assert pipeline.is_dead(batch(here, dead_pid), now=now)
+    assert not pipeline.is_dead(batch(here, os.getppid()), now=now)  # a live process
+    assert pipeline.is_dead(batch(here, os.getpid()), now=now)  # this process, but not running it
+    assert not pipeline.is_dead(batch("elsewhere", 1, hours_ago=23), now=now)
+    assert pipeline.is_dead(batch("elsewhere", 1, hours_ago=25), now=now)
