@@ -45,7 +45,7 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every feature's routes."""
-    from . import analytics, api, auth, dashboard, settings, spotify_auth, status, timemachine
+    from . import analytics, api, auth, dashboard, imports, settings, spotify_auth, status, timemachine
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
@@ -53,6 +53,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(timemachine.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(imports.bp)
     app.register_blueprint(spotify_auth.bp)
     app.register_blueprint(settings.bp)
     app.context_processor(auth.inject_current_user)
