@@ -270,6 +270,8 @@ def test_preview_shows_tracks_reasons_and_marks_uri_less_ones(authenticated_clie
     assert empty.status_code == 200 and "No forgotten gems" in empty.get_data(as_text=True)
     assert bad.status_code == 400 and "Size must be a whole number" in bad.get_data(as_text=True)
     assert authenticated_client.get("/playlists?source=zzz").status_code == 400
+    switched = authenticated_client.get("/playlists?source=current_rotation&rules_of=forgotten_gems&min_listens=5")
+    assert "Current Rotation: 3 tracks" in switched.get_data(as_text=True)  # the other source's rules are dropped
 
 
 def test_form_save_refresh_history_and_exports_with_the_fake_spotify(fake_spotify, app, engine, user, logged_in_as):

@@ -31,7 +31,7 @@ FORMATS = {
     "m3u": "audio/x-mpegurl; charset=utf-8",
     "jspf": "application/jspf+json",
 }
-FORM_ONLY = ("csrf_token", "playlist_name", "auto_refresh", "source")
+FORM_ONLY = ("csrf_token", "playlist_name", "auto_refresh", "source", "rules_of")
 
 
 def _uid() -> int:
@@ -75,13 +75,16 @@ def index():
         error = "Pick one of the playlist sources."
     shown = source or pl.SOURCES["forgotten_gems"]
     if source is not None:
+        # The rule fields on the page were those of the source shown; after picking another
+        # source its own defaults apply (a forgotten-gems minimum means nothing for another).
+        raw = _raw_rules(args) if args.get("rules_of", source.key) == source.key else {}
         try:
-            rules = pl.parse_rules(source, _raw_rules(args), today)
+            rules = pl.parse_rules(source, raw, today)
         except pl.RuleError as exc:
             error = str(exc)
         else:
             chosen = pl.generate(db.get_conn(), _uid(), source, rules, today)
-    values = {**shown.defaults(today), **(rules or {k: v for k, v in args.items() if v})}
+    values = {**shown.defaults(today), **(rules or {k: v for k, v in args.items() if v and k != "excluded_artists"})}
     values["excluded_artists"] = rules["excluded_artists"] if rules else args.get("excluded_artists", "").splitlines()
     return render_template(
         "playlists.html", sources=pl.SOURCES, source=shown, values=values, rules=rules, chosen=chosen, error=error,
