@@ -45,7 +45,9 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every feature's routes."""
-    from . import analytics, api, auth, dashboard, imports, settings, spotify_auth, status, timemachine
+    from . import (
+        analytics, api, auth, dashboard, imports, playlists, settings, spotify_auth, status, timemachine,
+    )  # fmt: skip
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
@@ -56,6 +58,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(imports.bp)
     app.register_blueprint(spotify_auth.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(playlists.bp)
     app.context_processor(auth.inject_current_user)
     app.context_processor(settings.inject_spotify)
 
