@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast serve lint bench clean
+.PHONY: demo test test-fast serve bench bench-import bench-pages clean
 
 # Reinstall only when pyproject.toml changes.
 $(VENV)/.installed-app: pyproject.toml
@@ -30,7 +30,12 @@ test: $(VENV)/.installed-test ## set up and run the whole test suite
 test-fast: $(VENV)/.installed-test ## everything but the browser, PostgreSQL, fuzz and crash tiers
 	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow" -q
 
-bench: $(VENV)/.installed-app ## the page benchmark on 1M generated plays (README: Performance)
+bench: bench-import bench-pages ## both benchmarks (README: Performance)
+
+bench-import: $(VENV)/.installed-app ## import benchmark: generated exports of 100k and 1M plays
+	$(BIN)/python bench/import.py
+
+bench-pages: $(VENV)/.installed-app ## page benchmark on 1M generated plays
 	$(BIN)/python bench/pages.py
 
 clean:

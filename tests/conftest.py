@@ -65,7 +65,8 @@ def shared_app(template_db, tmp_path_factory):
     """The app object, built once: building it (mostly compiling routes) costs more than a test."""
     path = tmp_path_factory.mktemp("shared") / "unused.sqlite3"
     shutil.copyfile(template_db, path)
-    app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET_KEY, "DATABASE_URL": f"sqlite:///{path}"})
+    app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET_KEY, "DATABASE_URL": f"sqlite:///{path}",
+                      "INSTANCE_PATH": str(path.parent / "instance")})  # fmt: skip
     app.extensions["mtm_engine"].dispose()
     return app
 
@@ -74,7 +75,9 @@ def shared_app(template_db, tmp_path_factory):
 def app(shared_app, config):
     """The app on this test's fresh database, with this test's settings; restored afterwards."""
     saved_config, saved_extensions = dict(shared_app.config), dict(shared_app.extensions)
+    saved_instance_path = shared_app.instance_path
     shared_app.config.update(load_config(config))
+    shared_app.instance_path = config["INSTANCE_PATH"]
     engine = db.make_engine(config["DATABASE_URL"])
     shared_app.extensions["mtm_engine"] = engine
     yield shared_app
@@ -83,6 +86,7 @@ def app(shared_app, config):
     shared_app.config.update(saved_config)
     shared_app.extensions.clear()
     shared_app.extensions.update(saved_extensions)
+    shared_app.instance_path = saved_instance_path
 
 
 @pytest.fixture

@@ -173,6 +173,87 @@ def list_users() -> None:
         click.echo(f"{user['name']}\t{user['display_name'] or ''}\t{spotify}")
 
 
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--user", "user_name", help="Whose history it is (needed when there are several users).")
+@click.option("--keep-personal", is_flag=True, help="Also store IP address, user agent, username and country.")
+@click.option("--include-incognito", is_flag=True, help="Also import plays made in a private session.")
+@friendly_errors
+def import_command(paths: tuple[Path, ...], user_name: str | None, keep_personal: bool, include_incognito: bool) -> None:
+    """Import Spotify data exports: zips, folders or JSON files (extended history or account data)."""
+    from .importers.pipeline import ImportOptions, count_files, limits_for, run_import, start_import
+
+    for path in paths:
+        if not path.exists():
+            raise click.ClickException(f"{path} does not exist.")
+    app = _app()
+    engine = db_engine(app)
+    limits = limits_for(app.config)
+    with db.transaction(engine) as conn:
+        user_id = _import_user(conn, user_name)
+        files_total = count_files(paths, limits)
+        batch_id = start_import(
+            conn, user_id, origin="cli", label=", ".join(str(path) for path in paths), files_total=files_total,
+            options=ImportOptions(keep_personal=keep_personal, include_incognito=include_incognito),
+        )  # fmt: skip
+    with click.progressbar(
+        length=files_total, label="Importing", item_show_func=lambda name: name and name.rsplit("/", 1)[-1]
+    ) as bar:
+        try:
+            report = run_import(engine, batch_id, paths, limits=limits, progress=lambda entry: bar.update(1, entry["name"]))
+        except Exception as error:  # the batch is marked failed and the details are logged
+            raise click.ClickException(f"The import stopped on an internal error: {error}") from None
+    click.echo()
+    click.echo(report_table(report))
+    failed = report["totals"]["files_failed"]
+    if failed or report.get("error"):
+        raise click.ClickException(report.get("error") or f"{failed} of {report['totals']['files']} files could not be read.")
+
+
+def _import_user(conn, name: str | None) -> int:
+    if name is not None:
+        user = users.find_user(conn, name)
+        if user is None:
+            raise click.ClickException(f"There is no user {name!r}; `mtm users` lists them.")
+        return user["id"]
+    everyone = users.list_users(conn)
+    if len(everyone) == 1:
+        return everyone[0]["id"]
+    if not everyone:
+        raise click.ClickException("There are no users yet: create one with `mtm login-link NAME`.")
+    raise click.ClickException("There are several users: say whose history it is with --user NAME.")
+
+
+def report_table(report: dict) -> str:
+    """An import report as aligned plain text: a row per file, the totals, then what went wrong."""
+    short = f"Under {report.get('listen_threshold_s', 30)} s"
+    header = ("File", "Status", "Added", "Duplicates", "Replaced", short, "Podcasts", "Skipped")
+
+    def row(name: str, status: str, entry: dict) -> tuple:
+        skipped = entry["records_skipped"] if "records_skipped" in entry else sum(entry["skipped"].values())
+        numbers = (entry["added"], entry["duplicates"], entry["replaced"], entry["under_threshold"],
+                   entry["podcasts"] + entry["audiobooks"], skipped)  # fmt: skip
+        return (name, status, *(f"{n:,}" for n in numbers))
+
+    rows = [header] + [row(e["name"].rsplit("/", 1)[-1], e["status"], e) for e in report["files"]]
+    rows.append(row("Total", f"{report['totals']['files']} files", report["totals"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+             for r in rows]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for entry in report["files"]:
+        name = entry["name"]
+        if entry["error"]:
+            lines.append(f"failed:  {entry['error']}")
+        elif entry["skip_reason"]:
+            lines.append(f"skipped: {name}: {entry['skip_reason']}")
+        for reason, count in sorted(entry["skipped"].items()):
+            lines.append(f"note:    {name}: {count:,} records skipped ({reason})")
+        for note in entry["notes"]:
+            lines.append(f"note:    {name}: {note}")
+    return "\n".join(lines)
+
+
 @cli.group("db")
 def db_group() -> None:
     """Database maintenance."""

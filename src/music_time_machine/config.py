@@ -65,6 +65,7 @@ def load_config(overrides: dict[str, Any] | None = None, *, read_dotenv: bool = 
         "RETRY_AFTER_CAP_SECONDS": _int(env, "MTM_RETRY_AFTER_CAP", 30),
         "LOGIN_LINK_MINUTES": _int(env, "MTM_LOGIN_LINK_MINUTES", 15),
         "MAX_CONTENT_LENGTH": _int(env, "MTM_MAX_UPLOAD_MB", 512) * 1024 * 1024,
+        "IMPORT_MAX_FILE_MB": _int(env, "MTM_IMPORT_MAX_FILE_MB", 64),
         "TRUST_PROXY": _flag(env.get("MTM_TRUST_PROXY")),
         # Cookies: HttpOnly and SameSite=Lax always; Secure when the site is served over HTTPS.
         "SESSION_COOKIE_HTTPONLY": True,

@@ -1,8 +1,14 @@
-"""Storing plays, tracks and artists: identity resolution and the exact-duplicate rule.
+"""Storing plays, tracks and artists: identity resolution and the dedup rules (SPEC §3.2).
 
 `store_plays` is the one way plays get into the database, whatever their source. It resolves
 each record's artist and track (Spotify URI when known, else the normalised artist + title) and
 inserts the plays, skipping any the user already has at the same second for the same track.
+
+The same play can also arrive from two sources at slightly different times. Sources rank
+extended > api > account by how much they tell; a play is a duplicate of a higher-ranked play of
+the same song (artist + title, by name_key) whose end time is within the pair's window
+(`MATCH_WINDOW`), and a lower-ranked stored play that a new play matches is replaced by it. So
+importing account data and the extended history gives the same plays in either order.
 """
 
 from __future__ import annotations
@@ -37,11 +43,20 @@ class Catalogue:
     artist_ids: dict[str, int] = field(default_factory=dict)  # name_key -> id
     track_ids_by_uri: dict[str, int] = field(default_factory=dict)
     track_ids_by_name: dict[tuple[int, str], int] = field(default_factory=dict)  # (artist_id, title_key)
+    songs: dict[int, tuple[int, str]] = field(default_factory=dict)  # track id -> (artist_id, title_key)
 
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
-        self._resolve_artists(conn, {name_key(r.artist_name): r.artist_name for r in records})
-        return self._resolve_tracks(conn, records)
+        keys: dict[str, str] = {}  # name -> name_key, each distinct name keyed once per call
+
+        def key(name: str) -> str:
+            found = keys.get(name)
+            if found is None:
+                found = keys[name] = name_key(name)
+            return found
+
+        self._resolve_artists(conn, {key(name): name for name in {r.artist_name for r in records}})
+        return self._resolve_tracks(conn, records, key)
 
     def _resolve_artists(self, conn: Connection, names: dict[str, str]) -> None:
         missing = [key for key in names if key not in self.artist_ids]
@@ -58,32 +73,33 @@ class Catalogue:
             rows = conn.execute(sa.select(artists.c.name_key, artists.c.id).where(artists.c.name_key.in_(chunk)))
             self.artist_ids.update((key, artist_id) for key, artist_id in rows)
 
-    def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
-        wanted_uris = {r.spotify_uri for r in records if r.spotify_uri and r.spotify_uri not in self.track_ids_by_uri}
+    def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord], key) -> list[int]:
+        by_uri, by_name, artist_ids = self.track_ids_by_uri, self.track_ids_by_name, self.artist_ids
+        wanted_uris = {r.spotify_uri for r in records if r.spotify_uri and r.spotify_uri not in by_uri}
         if wanted_uris:
             self._load_tracks_by_uri(conn, list(wanted_uris))
         wanted_names = {
-            (self.artist_ids[name_key(r.artist_name)], name_key(r.track_name))
-            for r in records
-            if not r.spotify_uri
-        } - self.track_ids_by_name.keys()
+            (artist_ids[key(r.artist_name)], key(r.track_name)) for r in records if not r.spotify_uri
+        } - by_name.keys()
         if wanted_names:
             self._load_tracks_by_name(conn, wanted_names)
 
         new_rows: dict[object, dict] = {}
         for r in records:
-            artist_id = self.artist_ids[name_key(r.artist_name)]
-            key = r.spotify_uri or (artist_id, name_key(r.track_name))
-            if key in new_rows or (r.spotify_uri and r.spotify_uri in self.track_ids_by_uri):
+            uri = r.spotify_uri
+            if uri in by_uri:
                 continue
-            if not r.spotify_uri and key in self.track_ids_by_name:
+            artist_id = artist_ids[key(r.artist_name)]
+            title_key = key(r.track_name)
+            track = uri or (artist_id, title_key)
+            if track in new_rows or (not uri and track in by_name):
                 continue
-            new_rows[key] = {
+            new_rows[track] = {
                 "artist_id": artist_id,
                 "title": r.track_name,
-                "title_key": name_key(r.track_name),
+                "title_key": title_key,
                 "album_name": r.album_name,
-                "spotify_uri": r.spotify_uri,
+                "spotify_uri": uri,
                 "kind": r.kind,
             }
         if new_rows:
@@ -96,13 +112,10 @@ class Catalogue:
                 conn.execute(tracks.insert(), without_uri)
                 self._load_tracks_by_name(conn, {(row["artist_id"], row["title_key"]) for row in without_uri})
 
-        ids = []
-        for r in records:
-            if r.spotify_uri:
-                ids.append(self.track_ids_by_uri[r.spotify_uri])
-            else:
-                ids.append(self.track_ids_by_name[(self.artist_ids[name_key(r.artist_name)], name_key(r.track_name))])
-        return ids
+        return [
+            by_uri[r.spotify_uri] if r.spotify_uri else by_name[(artist_ids[key(r.artist_name)], key(r.track_name))]
+            for r in records
+        ]
 
     def _load_tracks_by_uri(self, conn: Connection, uris: Sequence[str]) -> None:
         for chunk in _chunks(uris):
@@ -113,22 +126,21 @@ class Catalogue:
             )
             for uri, track_id, artist_id, title_key in rows:
                 self.track_ids_by_uri[uri] = track_id
+                self.songs[track_id] = (artist_id, title_key)
                 self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
 
     def _load_tracks_by_name(self, conn: Connection, keys: set[tuple[int, str]]) -> None:
         # A URI-less play (account export) joins the first-stored track with that artist + title.
-        by_artist: dict[int, list[str]] = {}
-        for artist_id, title_key in keys:
-            by_artist.setdefault(artist_id, []).append(title_key)
-        for artist_id, titles in by_artist.items():
-            for chunk in _chunks(titles):
-                rows = conn.execute(
-                    sa.select(tracks.c.title_key, sa.func.min(tracks.c.id))
-                    .where(tracks.c.artist_id == artist_id, tracks.c.title_key.in_(chunk))
-                    .group_by(tracks.c.title_key)
-                )
-                for title_key, track_id in rows:
-                    self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
+        pair = sa.tuple_(tracks.c.artist_id, tracks.c.title_key)
+        for chunk in _chunks(sorted(keys), _CHUNK // 2):  # two parameters a pair
+            rows = conn.execute(
+                sa.select(tracks.c.artist_id, tracks.c.title_key, sa.func.min(tracks.c.id))
+                .where(pair.in_(chunk))
+                .group_by(tracks.c.artist_id, tracks.c.title_key)
+            )
+            for artist_id, title_key, track_id in rows:
+                self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
+                self.songs.setdefault(track_id, (artist_id, title_key))
 
 
 @dataclass(frozen=True)
@@ -136,10 +148,33 @@ class StoreResult:
     """What `store_plays` did."""
 
     added: int
-    duplicates: int
+    duplicates: int  # records not stored: the user already had the play (from any source)
+    replaced: int = 0  # stored plays of a lower-ranked source that the new plays took the place of
 
 
 PERSONAL_FIELDS = ("conn_country", "ip_addr", "user_agent", "username")
+
+# How much a source tells about a play; the richer one is kept when two hold the same play.
+SOURCE_RANK = {"extended": 3, "api": 2, "account": 1}
+# Seconds by which two sources' end times of one play may differ. The account data's endTime
+# is cut to the minute, so its play ends up to 59 s after it says (or before, were it rounded):
+# |difference| < 60 takes both. The API's played_at and the extended export's ts are both the
+# end of the stream to the second, give or take clock skew between Spotify's services.
+MATCH_WINDOW = {
+    frozenset(("account", "extended")): 59,
+    frozenset(("account", "api")): 59,
+    frozenset(("api", "extended")): 10,
+}
+_WIDEST = max(MATCH_WINDOW.values())
+
+_COLUMNS = (
+    "user_id", "track_id", "ended_at", "ms_played", "source", "kind", "skipped", "shuffle",
+    "offline", "incognito", "reason_start", "reason_end", "platform", "conn_country", "ip_addr",
+    "user_agent", "username", "batch_id",
+)  # fmt: skip
+_SQLITE_INSERT = (
+    f"INSERT OR IGNORE INTO plays ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
 
 
 def store_plays(
@@ -150,38 +185,108 @@ def store_plays(
     batch_id: int | None = None,
     catalogue: Catalogue | None = None,
 ) -> StoreResult:
-    """Store `records` for `user_id`; plays the user already has (same second, same track) are skipped."""
+    """Store `records` for `user_id`, skipping plays the user already has (see the module doc)."""
     if not records:
         return StoreResult(0, 0)
     catalogue = catalogue or Catalogue()
     track_ids = catalogue.resolve(conn, records)
+    keep, replaced_ids = _plays_to_insert(conn, user_id, records, track_ids, catalogue)
+    if replaced_ids:
+        for chunk in _chunks(sorted(replaced_ids)):
+            conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
     rows = [
-        {
-            "user_id": user_id,
-            "track_id": track_id,
-            "ended_at": r.ended_at,
-            "ms_played": r.ms_played,
-            "source": r.source,
-            "kind": r.kind,
-            "skipped": r.skipped,
-            "shuffle": r.shuffle,
-            "offline": r.offline,
-            "incognito": r.incognito,
-            "reason_start": r.reason_start,
-            "reason_end": r.reason_end,
-            "platform": r.platform,
-            "conn_country": r.conn_country,
-            "ip_addr": r.ip_addr,
-            "user_agent": r.user_agent,
-            "username": r.username,
-            "batch_id": batch_id,
-        }
-        for r, track_id in zip(records, track_ids, strict=True)
+        (
+            user_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, r.skipped, r.shuffle,
+            r.offline, r.incognito, r.reason_start, r.reason_end, r.platform, r.conn_country,
+            r.ip_addr, r.user_agent, r.username, batch_id,
+        )  # fmt: skip
+        for r, track_id, kept in zip(records, track_ids, keep, strict=True)
+        if kept
     ]
-    insert = insert_ignoring_conflicts(conn, plays)
-    if conn.dialect.name == "sqlite":  # sqlite3 counts the rows executemany inserted
-        added = conn.execute(insert, rows).rowcount
-    else:  # psycopg reports -1 for executemany: count the ids that come back instead
-        added = len(conn.execute(insert.returning(plays.c.id), rows).all())
-    rollups.add_plays(conn, user_id, rows)  # keep the analytics' summary tables in step
-    return StoreResult(added=added, duplicates=len(rows) - added)
+    added = _insert_plays(conn, rows) if rows else 0
+    if added or replaced_ids:
+        # Keep the analytics' summary tables in step: the days of new and of replaced plays.
+        changed = [(row[2], row[5]) for row in rows] + list(replaced_ids.values())
+        rollups.add_plays(conn, user_id, changed)
+    return StoreResult(added=added, duplicates=len(records) - added, replaced=len(replaced_ids))
+
+
+def _insert_plays(conn: Connection, rows: list[tuple]) -> int:
+    """Insert play rows (tuples in _COLUMNS order), ignoring exact duplicates; returns how many went in."""
+    if conn.dialect.name == "sqlite":
+        # Straight to sqlite3 with tuples: building a dict per row costs more than the insert.
+        return conn.exec_driver_sql(_SQLITE_INSERT, rows).rowcount
+    # psycopg reports -1 for executemany: count the ids that come back instead.
+    insert = insert_ignoring_conflicts(conn, plays).returning(plays.c.id)
+    return len(conn.execute(insert, [dict(zip(_COLUMNS, row)) for row in rows]).all())
+
+
+def _plays_to_insert(
+    conn: Connection,
+    user_id: int,
+    records: Sequence[PlayRecord],
+    track_ids: Sequence[int],
+    catalogue: Catalogue,
+) -> tuple[list[bool], dict[int, tuple[int, str]]]:
+    """Which records to insert, and which stored plays they replace (id -> end time, kind)."""
+    earliest = min(r.ended_at for r in records) - _WIDEST
+    latest = max(r.ended_at for r in records) + _WIDEST
+    # One range query per call: the user's plays around these records, for set lookups.
+    stored = conn.execute(
+        sa.select(plays.c.id, plays.c.ended_at, plays.c.track_id, plays.c.source).where(
+            plays.c.user_id == user_id, plays.c.ended_at.between(earliest, latest)
+        )
+    ).all()
+    rank = SOURCE_RANK
+    # (end second, track) -> the best rank stored there; an equal or better one makes a duplicate.
+    seen: dict[tuple[int, int], int] = {}
+    for _, ended_at, track_id, source in stored:
+        if seen.get((ended_at, track_id), 0) < rank[source]:
+            seen[(ended_at, track_id)] = rank[source]
+    keep = []
+    for r, track_id in zip(records, track_ids):
+        play, r_rank = (r.ended_at, track_id), rank[r.source]
+        if seen.get(play, 0) >= r_rank:
+            keep.append(False)
+        else:
+            seen[play] = r_rank
+            keep.append(True)
+
+    sources = {r.source for r in records}
+    others = [row for row in stored if row.source not in sources] if len(sources) == 1 else stored
+    if len(sources) == 1 and not others:
+        return keep, {}
+    return _cross_source(conn, records, track_ids, keep, others, catalogue)
+
+
+def _cross_source(conn, records, track_ids, keep, stored, catalogue) -> tuple[list[bool], dict[int, tuple[int, str]]]:
+    """Apply the cross-source rule (module doc) to the kept records against `stored` plays."""
+    unknown = {row.track_id for row in stored} - catalogue.songs.keys()
+    for chunk in _chunks(sorted(unknown)):
+        rows = conn.execute(sa.select(tracks.c.id, tracks.c.artist_id, tracks.c.title_key).where(tracks.c.id.in_(chunk)))
+        catalogue.songs.update((track_id, (artist_id, title_key)) for track_id, artist_id, title_key in rows)
+
+    # song -> [(ended_at, source, stored play id or None for a record of this call)]
+    by_song: dict[tuple[int, str], list[tuple[int, str, int | None]]] = {}
+    for play_id, ended_at, track_id, source in stored:
+        by_song.setdefault(catalogue.songs[track_id], []).append((ended_at, source, play_id))
+    songs = [catalogue.songs[track_id] for track_id in track_ids]
+    for r, song, kept in zip(records, songs, keep):
+        if kept:
+            by_song.setdefault(song, []).append((r.ended_at, r.source, None))
+
+    replaced: dict[int, tuple[int, str]] = {}
+    for i, (r, song) in enumerate(zip(records, songs)):
+        if not keep[i]:
+            continue
+        rank = SOURCE_RANK[r.source]
+        matches = [
+            (source, play_id, ended_at)
+            for ended_at, source, play_id in by_song[song]
+            if source != r.source and abs(ended_at - r.ended_at) <= MATCH_WINDOW[frozenset((source, r.source))]
+        ]
+        if any(SOURCE_RANK[source] > rank for source, _, _ in matches):
+            keep[i] = False
+        else:
+            replaced.update((play_id, (ended_at, r.kind)) for source, play_id, ended_at in matches if play_id is not None)
+    return keep, replaced

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,6 +18,8 @@ from sqlalchemy.engine import Engine
 from . import db, users
 from .clock import utcnow
 from .schema import job_runs
+from .playlists import refresh_due_playlists
+from .rollups import zone
 from .snapshots import create_monthly_snapshot
 from .sync import sync_recently_played
 from .spotify.errors import AuthorizationError, RateLimited, SpotifyError
@@ -91,7 +93,7 @@ def run_job(engine: Engine, job: str, user_id: int, work: Callable[[], str], *, 
 def run_spotify_job(
     engine: Engine, job: str, user_id: int, client, *, now: datetime, scheduled: bool = False
 ) -> JobRun:
-    """Run the `sync` or `snapshot` job for the user with `client` (a SpotifyClient or a stand-in)."""
+    """Run the `sync`, `snapshot` or `playlist_refresh` job for the user with `client` (a SpotifyClient or a stand-in)."""
     if job == "sync":
         return run_job(
             engine, job, user_id, lambda: sync_recently_played(engine, user_id, client, now=now).summary(), now=now
@@ -101,6 +103,13 @@ def run_spotify_job(
             engine, job, user_id,
             lambda: create_monthly_snapshot(engine, user_id, client, today=now.date(), scheduled=scheduled).summary(),
             now=now,
+        )  # fmt: skip
+    if job == "playlist_refresh":
+        with engine.connect() as conn:
+            today = now.replace(tzinfo=UTC).astimezone(zone(users.get_user(conn, user_id)["time_zone"])).date()
+        return run_job(
+            engine, job, user_id,
+            lambda: refresh_due_playlists(engine, user_id, client, today=today, now=now).summary(), now=now,
         )  # fmt: skip
     raise ValueError(f"unknown job {job!r}")
 

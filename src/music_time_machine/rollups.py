@@ -281,12 +281,12 @@ def refresh_days(conn: Connection, user_id: int, days: Iterable[date]) -> None:
     _bump(conn, user_id, tz_name, threshold)
 
 
-def add_plays(conn: Connection, user_id: int, rows: Sequence[Mapping]) -> None:
-    """Bring the rollups up to date after plays (dicts with `ended_at` and `kind`) were stored."""
-    ended = [row["ended_at"] for row in rows if row.get("kind", "music") == "music"]
+def add_plays(conn: Connection, user_id: int, changed: Sequence[tuple[int, str]]) -> None:
+    """Bring the rollups up to date after plays were stored or removed: (ended_at, kind) of each."""
+    ended = [ended_at for ended_at, kind in changed if kind == "music"]
     tz_name, threshold = _settings(conn, user_id)
     if not ended:  # podcasts only: nothing to roll up, but cached numbers (podcast plays) change
-        if rows:
+        if changed:
             _bump(conn, user_id, tz_name, threshold)
         return
     tz = zone(tz_name)

@@ -1,4 +1,5 @@
-"""The schedule: sync recently played and take the monthly snapshot for every connected user.
+"""The schedule: sync recently played, take the monthly snapshot and refresh the playlists the
+user asked to refresh monthly, for every connected user.
 
 `Worker.run_once(now)` is one tick (what tests call); `run_forever` ticks until Ctrl+C, with
 the clock and the sleep injected. Several workers (on one host or many) can run at once: a job
@@ -23,11 +24,12 @@ from . import db
 from .clock import utcnow
 from .db import insert_ignoring_conflicts
 from .jobs import JobRun, last_started, run_spotify_job
+from .playlists import due_for_refresh
 from .schema import job_locks, job_runs, spotify_tokens, users
 
 log = logging.getLogger(__name__)
 
-JOBS = ("sync", "snapshot")
+JOBS = ("sync", "snapshot", "playlist_refresh")  # the refresh after the snapshot: current rotation reads it
 LEASE = timedelta(minutes=15)  # far longer than a job takes; a crashed worker's lease just expires
 TICK_SECONDS = 60
 
@@ -75,12 +77,15 @@ def connected_users(conn: Connection, now: datetime) -> list[int]:
 
 
 def is_due(conn: Connection, job: str, user_id: int, now: datetime, interval: timedelta) -> bool:
-    """Sync: every `interval`. Snapshot: until one succeeded this month (UTC), tried at most every `interval`."""
+    """Sync: every `interval`. Snapshot: until one succeeded this month (UTC), tried at most every
+    `interval`. Playlist refresh: while an auto-refresh playlist was not refreshed this month, as often."""
     last = last_started(conn, job, user_id)
     if last is not None and now - last < interval:
         return False
     if job == "sync":
         return True
+    if job == "playlist_refresh":
+        return bool(due_for_refresh(conn, user_id, now))
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     done = conn.execute(
         sa.select(sa.func.count()).where(

@@ -1,6 +1,7 @@
+import pytest
 import sqlalchemy as sa
 
-from factories import make_user, play
+from factories import make_user, play, ts
 from music_time_machine import db
 from music_time_machine.history import Catalogue, store_plays
 from music_time_machine.schema import artists, plays, tracks
@@ -88,3 +89,110 @@ def test_a_failed_transaction_leaves_nothing_behind(any_engine):
     with any_engine.connect() as conn:
         assert count(conn, plays) == 0
         assert count(conn, tracks) == 0
+
+
+# --- the dedup rules across sources (SPEC §3.2) ------------------------------------------------
+
+
+def stored(conn) -> list[tuple]:
+    rows = conn.execute(
+        sa.select(plays.c.ended_at, plays.c.source, tracks.c.title).join(tracks).order_by(plays.c.ended_at)
+    )
+    return [tuple(row) for row in rows]
+
+
+def account(artist, track, minute, **kw):
+    return play(artist, track, minute + ":00", uri=None, source="account", **kw)
+
+
+def test_an_account_play_that_the_extended_history_holds_is_a_duplicate(any_engine):
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        store_plays(conn, user, [play("Björk", "Jóga", "2024-01-01T10:00:42")])
+        # endTime is cut to the minute; names match whatever their case and spacing.
+        result = store_plays(conn, user, [account("björk", "JÓGA ", "2024-01-01T10:00")])
+        assert (result.added, result.duplicates) == (0, 1)
+        assert stored(conn) == [(ts("2024-01-01T10:00:42"), "extended", "Jóga")]
+
+
+def test_an_extended_play_replaces_the_account_play_of_the_same_minute(any_engine):
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        store_plays(conn, user, [account("Björk", "Jóga", "2024-01-01T10:00")])
+        result = store_plays(conn, user, [play("Björk", "Jóga", "2024-01-01T10:00:42")])
+        assert (result.added, result.duplicates, result.replaced) == (1, 0, 1)
+        assert stored(conn) == [(ts("2024-01-01T10:00:42"), "extended", "Jóga")]
+
+
+@pytest.mark.parametrize(
+    "extended_at, same",
+    [
+        ("2024-01-01T10:00:00", True),
+        ("2024-01-01T10:00:59", True),
+        ("2024-01-01T09:59:01", True),  # were endTime rounded instead of cut
+        ("2024-01-01T10:01:00", False),
+        ("2024-01-01T09:59:00", False),
+    ],
+)
+def test_account_and_extended_plays_match_within_the_minute(any_engine, extended_at, same):
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        store_plays(conn, user, [play("A", "x", extended_at)])
+        added = store_plays(conn, user, [account("A", "x", "2024-01-01T10:00")]).added
+    assert added == (0 if same else 1)
+
+
+def test_a_different_song_in_the_same_minute_is_not_a_duplicate(any_engine):
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        store_plays(conn, user, [play("A", "x", "2024-01-01T10:00:10")])
+        assert store_plays(conn, user, [account("A", "y", "2024-01-01T10:00")]).added == 1
+        assert store_plays(conn, user, [account("B", "x", "2024-01-01T10:00")]).added == 1
+
+
+@pytest.mark.parametrize("delta, same", [(0, True), (10, True), (-10, True), (11, False), (-11, False)])
+def test_api_and_extended_plays_of_a_track_match_within_ten_seconds(any_engine, delta, same):
+    extended = play("A", "x", "2024-01-01T10:00:30")
+    api = play("A", "x", "2024-01-01T10:00:30", source="api")
+    api.ended_at += delta
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        store_plays(conn, user, [api])
+        result = store_plays(conn, user, [extended])
+        assert result.added == 1 and result.replaced == (1 if same else 0)
+        assert store_plays(conn, user, [api]).added == 0
+        assert count(conn, plays) == (1 if same else 2)
+
+
+def test_an_api_play_replaces_an_account_play_and_yields_to_an_extended_one(any_engine):
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        store_plays(conn, user, [account("A", "x", "2024-01-01T10:00")])
+        assert store_plays(conn, user, [play("A", "x", "2024-01-01T10:00:20", source="api")]).replaced == 1
+        assert store_plays(conn, user, [play("A", "x", "2024-01-01T10:00:25")]).replaced == 1
+        assert stored(conn) == [(ts("2024-01-01T10:00:25"), "extended", "x")]
+
+
+def test_account_then_extended_equals_extended_then_account(any_engine):
+    account_plays = [account("A", "x", "2024-01-01T10:00"), account("A", "y", "2024-01-01T10:04")]
+    extended_plays = [play("A", "x", "2024-01-01T10:00:31"), play("B", "z", "2024-01-01T10:04:10")]
+    results = []
+    for name, order in (("u1", (account_plays, extended_plays)), ("u2", (extended_plays, account_plays))):
+        with db.transaction(any_engine) as conn:
+            user = make_user(conn, name)
+            for batch in order:
+                store_plays(conn, user, batch)
+            results.append(
+                conn.execute(
+                    sa.select(plays.c.ended_at, plays.c.source).where(plays.c.user_id == user).order_by(plays.c.ended_at)
+                ).all()
+            )
+    assert results[0] == results[1] and len(results[0]) == 3
+
+
+def test_both_sources_in_one_call_keep_the_extended_play(any_engine):
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        result = store_plays(conn, user, [account("A", "x", "2024-01-01T10:00"), play("A", "x", "2024-01-01T10:00:05")])
+        assert (result.added, result.duplicates) == (1, 1)
+        assert stored(conn) == [(ts("2024-01-01T10:00:05"), "extended", "x")]

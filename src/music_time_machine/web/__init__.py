@@ -7,6 +7,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 csrf = CSRFProtect()
 
@@ -53,9 +54,20 @@ def register_security(app: Flask) -> None:
         return response
 
 
+class DatabaseId(IntegerConverter):
+    """`<int:…>` in every route: a number past a 64-bit integer is a 404, not a database overflow."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_blueprints(app: Flask) -> None:
     """Every feature's routes."""
-    from . import analytics, api, auth, dashboard, exports, settings, spotify_auth, status, timemachine
+    app.url_map.converters["int"] = DatabaseId
+    from . import (
+        analytics, api, auth, dashboard, exports, imports, playlists, settings, spotify_auth, status, timemachine,
+    )  # fmt: skip
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
@@ -63,8 +75,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(timemachine.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(status.bp)
+    app.register_blueprint(imports.bp)
     app.register_blueprint(spotify_auth.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(playlists.bp)
     app.register_blueprint(exports.bp)
     app.context_processor(auth.inject_current_user)
     app.context_processor(settings.inject_spotify)
