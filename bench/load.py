@@ -23,7 +23,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import pages  # noqa: E402
 from music_time_machine import create_app, db, users  # noqa: E402
+from music_time_machine.clock import utcnow  # noqa: E402
 
 SECRET = "load-bench-secret-key-long-enough"
 TARGET_P99_MS = 500.0
@@ -53,7 +53,7 @@ for record in generate_history(400_000, start=date(2018, 1, 1), end=date(2022, 1
     batch.append(record)
     if len(batch) == 1_000:
         with db.transaction(engine) as conn:
-            stored += store_plays(conn, 1, batch, catalogue=catalogue).added
+            stored += store_plays(conn, int(sys.argv[3]), batch, catalogue=catalogue).added
         batch = []
         if time.monotonic() > deadline:
             break
@@ -89,10 +89,18 @@ def urls_for(path: Path) -> list[str]:
     return found
 
 
+def other_user(path: Path) -> int:
+    engine = db.make_engine(f"sqlite:///{path}")
+    with db.transaction(engine) as conn:
+        user_id = users.create_user(conn, "importer", now=utcnow())
+    engine.dispose()
+    return user_id
+
+
 def login_links(path: Path, count: int, base: str) -> list[str]:
     engine = db.make_engine(f"sqlite:///{path}")
     with db.transaction(engine) as conn:
-        links = [f"{base}/login/{users.create_login_token(conn, 1, now=datetime.utcnow(), minutes=30)}"
+        links = [f"{base}/login/{users.create_login_token(conn, 1, now=utcnow(), minutes=30)}"
                  for _ in range(count)]  # fmt: skip
     engine.dispose()
     return links
@@ -107,11 +115,13 @@ def log_in(link: str) -> requests.Session:
     return session
 
 
-def client_loop(session, base, urls, deadline, seed, results, lock) -> None:
+def client_loop(session, base, urls, deadline, seed, think, results, lock) -> None:
     """Request random URLs of the mix until the deadline; record (ms, status, locked, error)."""
     rng = random.Random(seed)
     mine = []
     while time.monotonic() < deadline:
+        if think:
+            time.sleep(rng.uniform(0, 2 * think))  # a person reading the page; mean `think` seconds
         url = rng.choice(urls)
         started = time.perf_counter()
         try:
@@ -132,6 +142,10 @@ def main() -> int:
     parser.add_argument("--plays", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--think", type=float, default=0.0, help="mean pause between a client's requests (s)")
+    parser.add_argument("--import-into", choices=["same", "other"], default="same",
+                        help="import into the browsing user (their views' cache is invalidated by every batch) "
+                             "or into another user")  # fmt: skip
     args = parser.parse_args()
 
     cached = pages.OUT / f"bench-{args.plays}.sqlite3"
@@ -143,6 +157,7 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(cached, path)
+    importer = 1 if args.import_into == "same" else other_user(path)
     urls = urls_for(path)
 
     port = free_port()
@@ -156,14 +171,14 @@ def main() -> int:
     try:
         wait_until_listening(port)
         sessions = [log_in(link) for link in login_links(path, args.clients, base)]
-        print(f"{args.clients} clients × {args.seconds:.0f} s on {len(urls)} pages and API calls, {args.plays:,} plays, "
-              f"while an import writes …")  # fmt: skip
-        writer = subprocess.Popen([sys.executable, "-c", STAND_IN_IMPORT, f"sqlite:///{path}", str(args.seconds)],
+        print(f"{args.clients} clients × {args.seconds:.0f} s (think {args.think} s) on {len(urls)} pages and API "
+              f"calls, {args.plays:,} plays, while an import writes into the {args.import_into} user …")  # fmt: skip
+        writer = subprocess.Popen([sys.executable, "-c", STAND_IN_IMPORT, f"sqlite:///{path}", str(args.seconds), str(importer)],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
         results: list[tuple] = []
         lock = threading.Lock()
         deadline = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=client_loop, args=(s, base, urls, deadline, n, results, lock))
+        threads = [threading.Thread(target=client_loop, args=(s, base, urls, deadline, n, args.think, results, lock))
                    for n, s in enumerate(sessions)]  # fmt: skip
         started = time.monotonic()
         for thread in threads:
