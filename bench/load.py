@@ -5,8 +5,8 @@
 The 1M-play history of bench/pages.py (generated once, cached in bench/out/) is copied to
 bench/out/load.sqlite3; `mtm serve` (waitress) serves it on 127.0.0.1; each client is a thread
 with its own requests.Session, logged in through a one-time link, requesting a mix of pages and
-API calls for the given time. Meanwhile another process imports plays into the same database
-(see `writer_command`). Prints requests/s, p50/p95/p99, errors and how often "database is
+API calls for the given time. Meanwhile `mtm import` (another process) imports a generated
+extended-history export (bench/import.py's, cached in bench/out/) into the same database. Prints requests/s, p50/p95/p99, errors and how often "database is
 locked" was seen (in answers or the server's log). Target: 0 errors, 0 locked, p99 ≤ 500 ms.
 Loopback only; every loop is bounded by the deadline.
 """
@@ -14,6 +14,7 @@ Loopback only; every loop is bounded by the deadline.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import re
@@ -38,27 +39,16 @@ from music_time_machine.clock import utcnow  # noqa: E402
 SECRET = "load-bench-secret-key-long-enough"
 TARGET_P99_MS = 500.0
 LOCKED = "database is locked"
+MTM = "from music_time_machine.cli import main; main()"  # `mtm` from this tree
 
-# A stand-in for an import until `mtm import` is available: new plays (2018–2022, another seed)
-# stored through store_plays in batches of 1,000 in their own transactions, as the importer does.
-STAND_IN_IMPORT = """
-import sys, time
-from datetime import date
-from music_time_machine import db
-from music_time_machine.generator import generate_history
-from music_time_machine.history import Catalogue, store_plays
-engine, deadline = db.make_engine(sys.argv[1]), time.monotonic() + float(sys.argv[2])
-catalogue, batch, stored = Catalogue(), [], 0
-for record in generate_history(400_000, start=date(2018, 1, 1), end=date(2022, 11, 1), seed=5):
-    batch.append(record)
-    if len(batch) == 1_000:
-        with db.transaction(engine) as conn:
-            stored += store_plays(conn, int(sys.argv[3]), batch, catalogue=catalogue).added
-        batch = []
-        if time.monotonic() > deadline:
-            break
-print(f"import stand-in: stored {stored:,} plays", flush=True)
-"""
+
+
+def bench_import():
+    """bench/import.py as a module (its name is a keyword): it makes and caches generated exports."""
+    spec = importlib.util.spec_from_file_location("bench_import", ROOT / "bench" / "import.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:
@@ -89,12 +79,12 @@ def urls_for(path: Path) -> list[str]:
     return found
 
 
-def other_user(path: Path) -> int:
+def other_user(path: Path) -> str:
     engine = db.make_engine(f"sqlite:///{path}")
     with db.transaction(engine) as conn:
-        user_id = users.create_user(conn, "importer", now=utcnow())
+        users.create_user(conn, "importer", now=utcnow())
     engine.dispose()
-    return user_id
+    return "importer"
 
 
 def login_links(path: Path, count: int, base: str) -> list[str]:
@@ -142,6 +132,7 @@ def main() -> int:
     parser.add_argument("--plays", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--import-plays", type=int, default=1_000_000, help="size of the export imported meanwhile")
     parser.add_argument("--think", type=float, default=0.0, help="mean pause between a client's requests (s)")
     parser.add_argument("--import-into", choices=["same", "other"], default="same",
                         help="import into the browsing user (their views' cache is invalidated by every batch) "
@@ -157,7 +148,8 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(cached, path)
-    importer = 1 if args.import_into == "same" else other_user(path)
+    importer = "bench" if args.import_into == "same" else other_user(path)
+    export = bench_import().export_path(args.import_plays)  # 2014–2026, seed 1: cached in bench/out
     urls = urls_for(path)
 
     port = free_port()
@@ -165,7 +157,7 @@ def main() -> int:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": SECRET, "PYTHONPATH": str(ROOT / "src"),
            "MTM_INSTANCE_PATH": str(pages.OUT / "instance"), "MTM_BASE_URL": base}  # fmt: skip
     server_log = (pages.OUT / "load-server.log").open("w")
-    server = subprocess.Popen([sys.executable, "-c", "from music_time_machine.cli import main; main()", "serve",
+    server = subprocess.Popen([sys.executable, "-c", MTM, "serve",
                                "--port", str(port)], env=env, stdout=server_log, stderr=subprocess.STDOUT)  # fmt: skip
     writer = None
     try:
@@ -173,7 +165,8 @@ def main() -> int:
         sessions = [log_in(link) for link in login_links(path, args.clients, base)]
         print(f"{args.clients} clients × {args.seconds:.0f} s (think {args.think} s) on {len(urls)} pages and API "
               f"calls, {args.plays:,} plays, while an import writes into the {args.import_into} user …")  # fmt: skip
-        writer = subprocess.Popen([sys.executable, "-c", STAND_IN_IMPORT, f"sqlite:///{path}", str(args.seconds), str(importer)],
+        import_started = time.monotonic()
+        writer = subprocess.Popen([sys.executable, "-c", MTM, "import", str(export), "--user", importer],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
         results: list[tuple] = []
         lock = threading.Lock()
@@ -186,7 +179,8 @@ def main() -> int:
         for thread in threads:
             thread.join(timeout=args.seconds + 60)
         elapsed = time.monotonic() - started
-        writer_out, _ = writer.communicate(timeout=args.seconds + 120)
+        writer_out, _ = writer.communicate(timeout=args.seconds + 600)  # the import runs to its end
+        import_seconds = time.monotonic() - import_started
     finally:
         if writer is not None and writer.poll() is None:
             writer.kill()
@@ -199,7 +193,11 @@ def main() -> int:
     errors = [r for r in results if r[3] or r[1] >= 400]
     locked = sum(1 for r in results if r[2]) + locked_in_log
     p50, p95, p99 = (percentile(times, share) for share in (0.50, 0.95, 0.99))
-    print(writer_out.strip() or f"import exited with {writer.returncode}")
+    total = re.search(r"^Total\s.*$", writer_out, re.M)
+    print(f"mtm import of {export.name} into the {args.import_into} user: exit {writer.returncode}, "
+          f"{import_seconds:.0f} s{'; ' + ' '.join(total.group(0).split()) if total else ''}")
+    if writer.returncode:
+        print(writer_out[-2000:])
     print(f"requests: {len(results):,} in {elapsed:.1f} s = {len(results) / elapsed:,.1f} requests/s")
     print(f"latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {max(times):.0f} ms")
     print(f"errors: {len(errors)}; \"{LOCKED}\": {locked}")
