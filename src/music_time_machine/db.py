@@ -61,10 +61,15 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
             yield conn
 
 
+def dialect_insert(conn: Connection, table: sa.Table):
+    """The database's own INSERT, which knows ON CONFLICT (the same on SQLite and PostgreSQL)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def insert_ignoring_conflicts(conn: Connection, table: sa.Table):
     """An INSERT that skips rows violating a unique constraint (ON CONFLICT DO NOTHING)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
 # --- migrations -------------------------------------------------------------------------------

@@ -191,6 +191,7 @@ def store_plays(
     catalogue = catalogue or Catalogue()
     track_ids = catalogue.resolve(conn, records)
     keep, replaced_ids = _plays_to_insert(conn, user_id, records, track_ids, catalogue)
+    removed = _music_plays_for_rollups(conn, sorted(replaced_ids)) if replaced_ids else []
     if replaced_ids:
         for chunk in _chunks(sorted(replaced_ids)):
             conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
@@ -204,11 +205,30 @@ def store_plays(
         if kept
     ]
     added = _insert_plays(conn, rows) if rows else 0
-    if added or replaced_ids:
-        # Keep the analytics' summary tables in step: the days of new and of replaced plays.
-        changed = [(row[2], row[5]) for row in rows] + list(replaced_ids.values())
-        rollups.add_plays(conn, user_id, changed)
+    # Keep the analytics' summary tables in step.
+    if added == len(rows) and (added or replaced_ids):
+        # Exactly these rows went in and those went out (this transaction holds the write
+        # lock), so their numbers can be added and subtracted cell by cell.
+        songs = catalogue.songs
+        new = [(row[1], songs[row[1]][0], row[2], row[3], row[6], row[4]) for row in rows if row[5] == "music"]
+        rollups.apply_changes(conn, user_id, new, removed)
+    elif added or replaced_ids:
+        # Another writer stored some of these first: recompute the touched days from the plays.
+        rollups.add_plays(conn, user_id, [(row[2], row[5]) for row in rows] + list(replaced_ids.values()))
     return StoreResult(added=added, duplicates=len(records) - added, replaced=len(replaced_ids))
+
+
+def _music_plays_for_rollups(conn: Connection, play_ids: Sequence[int]) -> list[tuple]:
+    """(track_id, artist_id, ended_at, ms_played, skipped, source) of these plays, music only."""
+    found = []
+    for chunk in _chunks(play_ids):
+        found += conn.execute(
+            sa.select(plays.c.track_id, tracks.c.artist_id, plays.c.ended_at, plays.c.ms_played,
+                      plays.c.skipped, plays.c.source)
+            .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
+            .where(plays.c.id.in_(chunk), plays.c.kind == "music")
+        ).all()  # fmt: skip
+    return found
 
 
 def _insert_plays(conn: Connection, rows: list[tuple]) -> int:

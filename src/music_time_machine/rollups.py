@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .db import dialect_insert
 from .schema import (
     daily_plays,
     hourly_plays,
@@ -298,6 +299,127 @@ def add_plays(conn: Connection, user_id: int, changed: Sequence[tuple[int, str]]
             hour_days[utc_hour] = datetime.fromtimestamp(utc_hour, tz).date()
         days.add(hour_days[utc_hour])
     refresh_days(conn, user_id, days)
+
+
+def apply_changes(
+    conn: Connection, user_id: int, added: Sequence[Sequence], removed: Sequence[Sequence] = ()
+) -> None:
+    """Add the plays just inserted and subtract the plays just deleted, cell by cell.
+
+    Rows are (track_id, artist_id, ended_at, ms_played, skipped, source) of music plays. Only
+    for changes the caller knows exactly (store_plays inside its write transaction); anything
+    less certain goes through `refresh_days`, which recomputes from the raw plays.
+    """
+    tz_name, threshold = _settings(conn, user_id)
+    state = conn.execute(sa.select(rollup_state).where(rollup_state.c.user_id == user_id)).mappings().first()
+    if state is None or state["time_zone"] != tz_name or state["listen_threshold_ms"] != threshold:
+        rebuild(conn, user_id)  # built with other settings (or never): start from the raw plays
+        return
+    tz = zone(tz_name)
+    days, hours = _aggregate(added, tz, threshold)
+    if removed:
+        minus_days, minus_hours = _aggregate(removed, tz, threshold)
+        for cells, minus, first in ((days, minus_days, 1), (hours, minus_hours, 0)):
+            for key, cell in minus.items():
+                target = cells.setdefault(key, [cell[0], 0, 0, 0, 0] if first else [0, 0, 0, 0])
+                for i in range(first, len(cell)):
+                    target[i] -= cell[i]
+    months: dict[tuple[str, int], list] = {}
+    artists_by_month: dict[tuple[str, int], list] = {}
+    totals: dict[int, list] = {}
+    for (day, track_id), (artist_id, n, listens, ms, skips) in days.items():
+        month = month_of(day)
+        cell = months.setdefault((month, track_id), [artist_id, 0, 0, 0, 0])
+        cell[1] += n
+        cell[2] += listens
+        cell[3] += ms
+        cell[4] += skips
+        cell = artists_by_month.setdefault((month, artist_id), [0, 0, 0])
+        cell[0] += n
+        cell[1] += listens
+        cell[2] += ms
+        cell = totals.setdefault(track_id, [artist_id, day, day, 0, 0, 0])
+        cell[1], cell[2] = min(cell[1], day), max(cell[2], day)
+        cell[3] += n
+        cell[4] += listens
+        cell[5] += ms
+
+    _upsert_sums(conn, daily_plays, ["day", "track_id"], ["plays", "listens", "ms_played", "skips"], [
+        {"user_id": user_id, "day": day, "track_id": track_id, "artist_id": c[0], "plays": c[1],
+         "listens": c[2], "ms_played": c[3], "skips": c[4]}
+        for (day, track_id), c in days.items()
+    ])  # fmt: skip
+    _upsert_sums(conn, hourly_plays, ["day", "hour", "source"], ["plays", "listens", "ms_played", "skips"], [
+        {"user_id": user_id, "day": day, "hour": hour, "source": source, "weekday": day.weekday(),
+         "plays": c[0], "listens": c[1], "ms_played": c[2], "skips": c[3]}
+        for (day, hour, source), c in hours.items()
+    ])  # fmt: skip
+    _upsert_sums(conn, monthly_tracks, ["month", "track_id"], ["plays", "listens", "ms_played", "skips"], [
+        {"user_id": user_id, "month": month, "track_id": track_id, "artist_id": c[0], "plays": c[1],
+         "listens": c[2], "ms_played": c[3], "skips": c[4]}
+        for (month, track_id), c in months.items()
+    ])  # fmt: skip
+    _upsert_sums(conn, monthly_artists, ["month", "artist_id"], ["plays", "listens", "ms_played"], [
+        {"user_id": user_id, "month": month, "artist_id": artist_id, "plays": c[0], "listens": c[1],
+         "ms_played": c[2]}
+        for (month, artist_id), c in artists_by_month.items()
+    ])  # fmt: skip
+    if removed:
+        # Cells whose plays all went drop out; only removals can empty a cell.
+        touched_days = sorted({day for day, _ in days})
+        touched_months = sorted({month for month, _ in months})
+        for table, column, values in ((daily_plays, "day", touched_days), (hourly_plays, "day", touched_days),
+                                      (monthly_tracks, "month", touched_months),
+                                      (monthly_artists, "month", touched_months)):  # fmt: skip
+            for start in range(0, len(values), _CHUNK):
+                conn.execute(table.delete().where(
+                    table.c.user_id == user_id, table.c[column].in_(values[start : start + _CHUNK]), table.c.plays <= 0
+                ))  # fmt: skip
+        _refresh_tracks(conn, user_id, totals.keys())  # a track's first or last day may have moved
+    else:
+        _upsert_totals(conn, user_id, totals)
+    for month in sorted({month for month, _ in months}):
+        _refresh_chart(conn, user_id, month)
+    _bump(conn, user_id, tz_name, threshold)
+
+
+def _upsert_sums(conn: Connection, table: sa.Table, keys: list[str], sums: list[str], rows: list[dict]) -> None:
+    """Insert the cells, or add their numbers to the cells already there."""
+    if not rows:
+        return
+    insert = dialect_insert(conn, table)
+    statement = insert.on_conflict_do_update(
+        index_elements=["user_id", *keys],
+        set_={name: table.c[name] + insert.excluded[name] for name in sums},
+    )
+    for start in range(0, len(rows), 5_000):
+        conn.execute(statement, rows[start : start + 5_000])
+
+
+def _upsert_totals(conn: Connection, user_id: int, totals: Mapping[int, list]) -> None:
+    """Add new plays to track_totals: sums grow, first/last day widen."""
+    if not totals:
+        return
+    insert = dialect_insert(conn, track_totals)
+    t, new = track_totals.c, insert.excluded
+    statement = insert.on_conflict_do_update(
+        index_elements=["user_id", "track_id"],
+        set_={
+            # CASE rather than LEAST/GREATEST (PostgreSQL) or two-argument min/max (SQLite).
+            "first_day": sa.case((new.first_day < t.first_day, new.first_day), else_=t.first_day),
+            "last_day": sa.case((new.last_day > t.last_day, new.last_day), else_=t.last_day),
+            "plays": t.plays + new.plays,
+            "listens": t.listens + new.listens,
+            "ms_played": t.ms_played + new.ms_played,
+        },
+    )
+    rows = [
+        {"user_id": user_id, "track_id": track_id, "artist_id": c[0], "first_day": c[1], "last_day": c[2],
+         "plays": c[3], "listens": c[4], "ms_played": c[5]}
+        for track_id, c in totals.items()
+    ]  # fmt: skip
+    for start in range(0, len(rows), 5_000):
+        conn.execute(statement, rows[start : start + 5_000])
 
 
 def days_of_plays(conn: Connection, user_id: int) -> set[date]:

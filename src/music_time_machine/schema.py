@@ -139,7 +139,9 @@ plays = sa.Table(
     sa.Column("batch_id", sa.Integer, sa.ForeignKey("import_batches.id", ondelete="SET NULL")),
     # One play per user, track and end second: re-importing the same export adds nothing.
     sa.UniqueConstraint("user_id", "ended_at", "track_id", name="uq_plays_user_time_track"),
-    sa.Index("ix_plays_user_track_time", "user_id", "track_id", "ended_at"),
+    # Deleting an import batch looks up its plays (the foreign key); nothing else is indexed:
+    # per-track and per-month views read the summary tables (rollups), and every extra index
+    # on this table slows each import (revision 0003 dropped the per-track one).
     sa.Index("ix_plays_batch", "batch_id"),
 )
 
