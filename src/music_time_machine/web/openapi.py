@@ -145,7 +145,7 @@ PATHS = {
                       {"name": "b", "in": "query", "required": True, "schema": MONTH},
                       {"name": "kind", "in": "query", "schema": {"type": "string", "enum": ["artists", "tracks"]}}, BY]),  # fmt: skip
     "/on-this-day": _get("This date in earlier years", "OnThisDay", [{"name": "date", "in": "query", "schema": DATE}]),
-    "/year/{year}": _get("Year in review", "Year", [_path_param("year", INT)]),
+    "/year/{year}": _get("Year in review", "Year", [_path_param("year", {**INT, "minimum": 1900, "maximum": 2999})]),
     "/artist/{artist_id}": _get("An artist in your history", "Artist", [_path_param("artist_id", INT)], not_found=True),
     "/track/{track_id}": _get("A track in your history", "TrackPage", [_path_param("track_id", INT)], not_found=True),
 }
