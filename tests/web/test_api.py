@@ -122,6 +122,11 @@ def test_another_users_or_unknown_ids_are_404(api, engine, logged_in_as):
     assert api.get("/api/v1/top/genres").status_code == 404
 
 
+def test_a_limit_in_other_digits_is_a_400_not_a_500(api):
+    for limit in ("²", "٣", "５"):
+        assert api.get(f"/api/v1/top/tracks?limit={limit}").status_code == 400, limit
+
+
 def test_an_id_beyond_a_64_bit_integer_is_a_404_not_a_500(api):
     for url in ("/api/v1/track/99999999999999999999", "/api/v1/artist/9223372036854775808", "/track/99999999999999999999"):
         assert api.get(url).status_code == 404, url

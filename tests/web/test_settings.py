@@ -58,6 +58,8 @@ def test_preferences_change_the_time_zone_and_threshold_and_rebuild_the_rollups(
         {"time_zone": "UTC", "listen_threshold_s": "601"},
         {"time_zone": "UTC", "listen_threshold_s": "-1"},
         {"time_zone": "UTC", "listen_threshold_s": "thirty"},
+        {"time_zone": "UTC", "listen_threshold_s": "²"},
+        {"time_zone": "x" * 5000, "listen_threshold_s": "30"},
         {},
     ],
 )

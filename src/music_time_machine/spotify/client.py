@@ -304,7 +304,7 @@ def _recent_play(raw: Any, _position: int) -> RecentPlay:
 def _after_cursor(body: dict[str, Any]) -> int | None:
     cursors = body.get("cursors")
     after = cursors.get("after") if isinstance(cursors, dict) else None
-    return int(after) if isinstance(after, str) and after.isdigit() else None
+    return int(after) if isinstance(after, str) and after.isascii() and after.isdigit() else None
 
 
 def _required_str(obj: Any, key: str) -> str:

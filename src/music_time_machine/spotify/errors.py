@@ -172,4 +172,4 @@ def _error_body(response: requests.Response) -> Any:
 
 def _retry_after(response: requests.Response) -> int | None:
     value = response.headers.get("Retry-After", "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None

@@ -55,7 +55,7 @@ def _limit(default: int = an.CHART_SIZE) -> int:
     raw = request.args.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= an.CHART_SIZE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= an.CHART_SIZE:
         abort(400, f"limit must be a whole number from 1 to {an.CHART_SIZE}")
     return int(raw)
 

@@ -80,8 +80,9 @@ def preferences():
     time_zone = request.form.get("time_zone", "").strip()
     raw_threshold = request.form.get("listen_threshold_s", "").strip()
     if time_zone not in time_zones():
-        return _back(f"{time_zone!r} is not a time zone; pick one from the list, like Europe/Berlin.", "error", "preferences")
-    if not raw_threshold.isdigit() or int(raw_threshold) > MAX_LISTEN_THRESHOLD_S:
+        shown = time_zone[:64]  # the flash message travels in the session cookie
+        return _back(f"{shown!r} is not a time zone; pick one from the list, like Europe/Berlin.", "error", "preferences")
+    if not (raw_threshold.isascii() and raw_threshold.isdigit()) or int(raw_threshold) > MAX_LISTEN_THRESHOLD_S:
         return _back(f"The listen threshold is a whole number of seconds from 0 to {MAX_LISTEN_THRESHOLD_S}.", "error", "preferences")
     with db.write() as conn:
         users.update_preferences(conn, current_user()["id"], time_zone=time_zone, listen_threshold_ms=int(raw_threshold) * 1000)
