@@ -14,7 +14,7 @@ from music_time_machine.schema import metadata, plays, tracks
 from routes import urls
 
 
-A_ONLY = ("Alicetunes", "alice-secret-playlist")
+A_ONLY = ("Alicetunes", "alice-secret-playlist", "alice-secret-export.zip")
 
 
 def ids_of(conn, user_id: int) -> dict[str, list[int]]:
@@ -35,6 +35,8 @@ def test_user_b_never_sees_user_a_data_whatever_the_url(engine, logged_in_as):
         give_data(conn, alice, "Alicetunes")
         give_data(conn, bob, "Bobsounds")
         conn.execute(sa.text("UPDATE playlists SET name = 'alice-secret-playlist' WHERE user_id = :u"), {"u": alice})
+        conn.execute(sa.text("UPDATE import_batches SET label = 'alice-secret-export.zip' WHERE user_id = :u"),
+                     {"u": alice})  # fmt: skip
         a = ids_of(conn, alice)
     every_id = sorted({i for values in a.values() for i in values})
     values = {
@@ -59,4 +61,8 @@ def test_user_b_never_sees_user_a_data_whatever_the_url(engine, logged_in_as):
     assert {"/export/<any('plays.csv', 'plays.jsonl', 'snapshots.csv'):name>", "/api/v1/artist/<int:artist_id>",
             "/settings"} <= walked  # fmt: skip
     # And alice, with the same URLs, does see her own data: the walk would notice a leak.
-    assert "Alicetunes" in logged_in_as(alice).get("/export/plays.csv").get_data(as_text=True)
+    as_alice = logged_in_as(alice)
+    assert "Alicetunes" in as_alice.get("/export/plays.csv").get_data(as_text=True)
+    assert "alice-secret-playlist" in as_alice.get(f"/playlists/{a['playlists'][0]}").get_data(as_text=True)
+    assert "alice-secret-export.zip" in as_alice.get(f"/import/{a['import_batches'][0]}").get_data(as_text=True)
+    assert {"/playlists/<int:playlist_id>", "/import/<int:batch_id>"} <= walked
