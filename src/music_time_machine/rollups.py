@@ -231,6 +231,12 @@ def version(conn: Connection, user_id: int) -> int:
     return conn.execute(sa.select(rollup_state.c.version).where(rollup_state.c.user_id == user_id)).scalar() or 0
 
 
+def start(conn: Connection, user_id: int) -> None:
+    """A new user's rollups: empty, and built with the user's settings (so the first plays are
+    added cell by cell rather than by a rebuild)."""
+    _bump(conn, user_id, *_settings(conn, user_id))
+
+
 def rebuild(conn: Connection, user_id: int) -> None:
     """Recreate every rollup of the user from the raw plays."""
     tz_name, threshold = _settings(conn, user_id)

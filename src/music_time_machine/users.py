@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from . import rollups
 from .schema import login_tokens, users
 
 NAME_PATTERN = r"^[\w.@+-]{1,100}$"
@@ -18,9 +19,11 @@ def create_user(
     conn: Connection, name: str, *, now: datetime, display_name: str | None = None, time_zone: str = "UTC"
 ) -> int:
     """Create a user and return their id."""
-    return conn.execute(
+    user_id = conn.execute(
         users.insert().values(name=name, display_name=display_name or name, time_zone=time_zone, created_at=now)
     ).inserted_primary_key[0]
+    rollups.start(conn, user_id)
+    return user_id
 
 
 def get_user(conn: Connection, user_id: int) -> RowMapping | None:
@@ -84,8 +87,6 @@ def update_preferences(conn: Connection, user_id: int, *, time_zone: str, listen
     Raises ValueError for an unknown time zone or a threshold outside 0..600,000 ms.
     """
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from . import rollups
 
     try:
         ZoneInfo(time_zone)
