@@ -25,10 +25,10 @@ serve: $(VENV)/.installed-app ## serve your own instance (settings from .env)
 	$(BIN)/mtm serve
 
 test: $(VENV)/.installed-test ## set up and run the whole test suite
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+	$(BIN)/pytest -n auto --cov --cov-report=term-missing:skip-covered
 
 test-fast: $(VENV)/.installed-test ## everything but the browser, PostgreSQL, fuzz and crash tiers
-	$(BIN)/pytest -m "not browser and not postgres and not fuzz and not slow" -q
+	$(BIN)/pytest -n auto -m "not browser and not postgres and not fuzz and not slow" -q
 
 bench: bench-import bench-pages ## both benchmarks (README: Performance)
 

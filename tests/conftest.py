@@ -171,13 +171,28 @@ def pg_engine() -> sa.Engine:
     """The PostgreSQL server of MTM_TEST_DATABASE_URL, with an empty public schema, migrated."""
     if not PG_URL:
         pytest.skip("PostgreSQL tier: set MTM_TEST_DATABASE_URL to run it")
-    engine = db.make_engine(PG_URL)
+    engine = db.make_engine(_own_postgres_database(PG_URL))
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA public CASCADE")
         conn.exec_driver_sql("CREATE SCHEMA public")
     db.upgrade(engine)
     yield engine
     engine.dispose()
+
+
+def _own_postgres_database(url: str) -> str:
+    """With pytest-xdist, each worker gets a database of its own on the server (they truncate)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = sa.engine.make_url(url)
+    name = f"{parsed.database}_{worker}"
+    server = sa.create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    server.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def _empty_postgres(engine: sa.Engine) -> None:
