@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .db import dialect_insert
+from .db import dialect_insert, execute_many
 from .schema import (
     daily_plays,
     hourly_plays,
@@ -132,10 +132,8 @@ def _insert_cells(conn: Connection, user_id: int, days: Mapping, hours: Mapping)
          "plays": c[0], "listens": c[1], "ms_played": c[2], "skips": c[3]}
         for (day, hour, source), c in hours.items()
     ]  # fmt: skip
-    for start in range(0, len(day_rows), 5_000):
-        conn.execute(daily_plays.insert(), day_rows[start : start + 5_000])
-    if hour_rows:
-        conn.execute(hourly_plays.insert(), hour_rows)
+    execute_many(conn, daily_plays.insert(), day_rows)
+    execute_many(conn, hourly_plays.insert(), hour_rows)
 
 
 def _refresh_months(conn: Connection, user_id: int, months: Iterable[str]) -> None:
@@ -398,8 +396,7 @@ def _upsert_sums(conn: Connection, table: sa.Table, keys: list[str], sums: list[
         index_elements=["user_id", *keys],
         set_={name: table.c[name] + insert.excluded[name] for name in sums},
     )
-    for start in range(0, len(rows), 5_000):
-        conn.execute(statement, rows[start : start + 5_000])
+    execute_many(conn, statement, rows)
 
 
 def _upsert_totals(conn: Connection, user_id: int, totals: Mapping[int, list]) -> None:
@@ -424,8 +421,7 @@ def _upsert_totals(conn: Connection, user_id: int, totals: Mapping[int, list]) -
          "plays": c[3], "listens": c[4], "ms_played": c[5]}
         for track_id, c in totals.items()
     ]  # fmt: skip
-    for start in range(0, len(rows), 5_000):
-        conn.execute(statement, rows[start : start + 5_000])
+    execute_many(conn, statement, rows)
 
 
 def days_of_plays(conn: Connection, user_id: int) -> set[date]:
