@@ -212,6 +212,14 @@ def _ordering(listens, ms, by: str) -> tuple:
     return (ms.desc(), listens.desc()) if by == "minutes" else (listens.desc(), ms.desc())
 
 
+def _period_cells(user_id: int, period: Period) -> tuple:
+    """The cells a period's totals are summed from, and the condition they need: all time
+    reads track_totals (one row per track), any other period `_range_cells`."""
+    if period.start is None and period.end is None:
+        return track_totals, [track_totals.c.user_id == user_id]
+    return _range_cells(user_id, period), []
+
+
 def _range_cells(user_id: int, period: Period):
     """A subquery of (track_id, artist_id, plays, listens, ms_played, skips) rows covering the
     period exactly: whole months from monthly_tracks, the partial months at its ends from
@@ -294,12 +302,7 @@ def top_tracks(conn: Connection, user_id: int, period: Period, by: str = "listen
 
 def top_artists(conn: Connection, user_id: int, period: Period, by: str = "listens", limit: int = CHART_SIZE) -> list[dict]:
     """The period's most played artists, by listens or by minutes."""
-    if period.start is None and period.end is None:
-        cells = track_totals
-        where = [track_totals.c.user_id == user_id]
-    else:
-        cells = _range_cells(user_id, period)
-        where = []
+    cells, where = _period_cells(user_id, period)
     listens, ms = sa.func.sum(cells.c.listens), sa.func.sum(cells.c.ms_played)
     rows = conn.execute(
         sa.select(cells.c.artist_id, listens, ms)
@@ -315,12 +318,7 @@ def top_artists(conn: Connection, user_id: int, period: Period, by: str = "liste
 
 def top_albums(conn: Connection, user_id: int, period: Period, by: str = "listens", limit: int = CHART_SIZE) -> list[dict]:
     """The period's most played albums (artist + album name), by listens or by minutes."""
-    if period.start is None and period.end is None:
-        cells = track_totals
-        where = [track_totals.c.user_id == user_id]
-    else:
-        cells = _range_cells(user_id, period)
-        where = []
+    cells, where = _period_cells(user_id, period)
     listens, ms = sa.func.sum(cells.c.listens), sa.func.sum(cells.c.ms_played)
     rows = conn.execute(
         sa.select(cells.c.artist_id, tracks.c.album_name, listens, ms)
