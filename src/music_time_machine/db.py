@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,18 +109,22 @@ def alembic_config(conn: Connection) -> AlembicConfig:
     return cfg
 
 
-def head_revision() -> str:
-    """The newest schema revision this code knows."""
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    # The migration files cannot change while the process runs: read them once (/status asks often).
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    return ScriptDirectory.from_config(cfg)
+
+
+def head_revision() -> str:
+    """The newest schema revision this code knows."""
+    return _scripts().get_current_head()
 
 
 def known_revisions() -> set[str]:
     """Every schema revision this code can migrate from."""
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+    return {rev.revision for rev in _scripts().walk_revisions()}
 
 
 def current_revision(conn: Connection) -> str | None:
