@@ -23,7 +23,6 @@ from .schema import (
     snapshots,
     track_totals,
     tracks,
-    users,
 )
 
 

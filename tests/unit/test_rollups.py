@@ -11,7 +11,7 @@ from music_time_machine import rollups, users
 from music_time_machine.db import transaction
 from music_time_machine.generator import generate_history
 from music_time_machine.history import store_plays
-from music_time_machine.schema import daily_plays, hourly_plays, monthly_tracks, plays, track_totals, tracks
+from music_time_machine.schema import daily_plays, hourly_plays, monthly_tracks, plays, track_totals
 
 
 def expected(conn, user_id, tz="UTC", threshold=30_000):

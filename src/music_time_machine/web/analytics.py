@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from .. import analytics as an
-from .. import db
 from . import charts
 from .auth import current_user, login_required
 from .views import local_today, parse_by, q
@@ -23,7 +22,6 @@ def index():
     args = request.args
     period = an.resolve_period(args.get("range"), args.get("from"), args.get("to"), local_today(user))
     by = parse_by(args.get("by"), strict=False)
-    conn, uid = db.get_conn(), user["id"]
     data = {
         "growth": q(an.catalogue_growth, period),
         "diversity": q(an.artist_diversity, period),
