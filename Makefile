@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast serve bench bench-import bench-pages clean
+.PHONY: demo test test-fast lint serve bench bench-import bench-pages clean
 
 # Reinstall only when pyproject.toml changes.
 $(VENV)/.installed-app: pyproject.toml
@@ -29,6 +29,9 @@ test: $(VENV)/.installed-test ## set up and run the whole test suite
 
 test-fast: $(VENV)/.installed-test ## everything but the browser, PostgreSQL, fuzz and crash tiers
 	$(BIN)/pytest -n auto -m "not browser and not postgres and not fuzz and not slow" -q
+
+lint: $(VENV)/.installed-test ## undefined or unused names, syntax errors (ruff)
+	$(BIN)/ruff check src tests bench
 
 bench: bench-import bench-pages ## both benchmarks (README: Performance)
 
