@@ -160,3 +160,14 @@ def test_cell_by_cell_updates_equal_a_rebuild_even_when_plays_are_replaced(any_e
         rollups.rebuild(conn, alice)
         assert every_rollup(conn, alice) == incremental
         assert_consistent(conn, alice, "America/Sao_Paulo")
+
+
+def test_half_hour_time_zones_put_plays_on_their_local_day_and_hour(engine):
+    with transaction(engine) as conn:
+        asha = make_user(conn, "asha", time_zone="Asia/Kolkata")  # UTC+5:30
+        add_plays(conn, asha, play(at="2026-04-30T18:45:00"))  # 00:15 on 1 May in Kolkata
+        (day,) = actual(conn, asha)
+        assert day[0] == date(2026, 5, 1)
+        assert conn.execute(sa.select(hourly_plays.c.day, hourly_plays.c.hour)).one() == (date(2026, 5, 1), 0)
+        rollups.refresh_days(conn, asha, [date(2026, 5, 1)])  # recomputing the day finds the same play
+        assert_consistent(conn, asha, "Asia/Kolkata")
