@@ -107,3 +107,12 @@ def test_the_plays_are_still_there_after_an_export(authenticated_client, seeded_
     authenticated_client.get("/export/plays.csv").get_data()
     with seeded_db.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(plays)).scalar() == len(seeded_db.records)
+
+
+def test_a_name_in_any_script_gives_a_header_the_server_can_send(engine, logged_in_as):
+    with db.transaction(engine) as conn:
+        dmitri = make_user(conn, "Дмитрий")
+    response = logged_in_as(dmitri).get("/export/plays.csv")
+    header = response.headers["Content-Disposition"]
+    header.encode("latin-1")  # WSGI servers (waitress) send headers as Latin-1: a 500 otherwise
+    assert "filename*=UTF-8''music-time-machine-%D0%94%D0%BC%D0%B8%D1%82%D1%80%D0%B8%D0%B9-plays-" in header

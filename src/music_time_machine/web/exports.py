@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, send
 from .. import db, exports, users
 from ..backup import BackupError, backup_to
 from ..clock import utcnow
+from .views import attachment
 from .auth import current_user, login_required
 
 bp = Blueprint("exports", __name__, url_prefix="/export")
@@ -35,7 +36,8 @@ def download(name: str):
     user = current_user()
     # A plain generator: it has its engine and user id, so it needs no request context while it runs.
     response = Response(export(db.get_engine(), user["id"]), content_type=content_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{_download_name(user["name"], name)}"'
+    # User names may be in any script: attachment() gives an ASCII filename and the exact one.
+    response.headers["Content-Disposition"] = attachment(_download_name(user["name"], name))
     return response
 
 

@@ -6,9 +6,6 @@ Every query is scoped to the logged-in user; another user's playlist is a 404 li
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
-from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -20,7 +17,7 @@ from ..spotify.errors import SpotifyError
 from .auth import current_user, login_required
 from .spotify_auth import spotify_app
 from .upstream import Failure, remember, still_blocked, upstream_failure
-from .views import local_today
+from .views import attachment, local_today
 
 bp = Blueprint("playlists", __name__)
 
@@ -237,10 +234,3 @@ def _download(fmt: str, title: str, made_at, tracks) -> Response:
     return response
 
 
-def attachment(filename: str) -> str:
-    """Content-Disposition for a download: an ASCII `filename` and the exact name as RFC 5987 `filename*`."""
-    stem, ext = filename.rsplit(".", 1)
-    stem = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', "-", stem).strip() or "playlist"
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
-    ascii_stem = re.sub(r"[^A-Za-z0-9. ()-]+", "_", ascii_stem).strip(" _.") or "playlist"
-    return f"attachment; filename=\"{ascii_stem}.{ext}\"; filename*=UTF-8''{quote(f'{stem}.{ext}', safe='')}"

@@ -1,8 +1,11 @@
-"""What the analytics pages and the JSON API share: reading a request's parameters."""
+"""What the web views share: reading a request's parameters, naming downloads."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import UTC, date
+from urllib.parse import quote
 
 from .. import analytics
 from ..clock import utcnow
@@ -36,3 +39,12 @@ def q(fn, *args):
     from .auth import current_user
 
     return analytics.cached(db.get_conn(), current_user()["id"], fn, *args)
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition for a download: an ASCII `filename` and the exact name as RFC 5987 `filename*`."""
+    stem, ext = filename.rsplit(".", 1)
+    stem = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', "-", stem).strip() or "download"
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    ascii_stem = re.sub(r"[^A-Za-z0-9. ()-]+", "_", ascii_stem).strip(" _.") or "download"
+    return f"attachment; filename=\"{ascii_stem}.{ext}\"; filename*=UTF-8''{quote(f'{stem}.{ext}', safe='')}"
