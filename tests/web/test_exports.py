@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 
 import sqlalchemy as sa
@@ -30,7 +31,7 @@ def test_plays_csv_is_a_streamed_attachment_of_every_play(authenticated_client, 
 def test_plays_jsonl_has_one_object_per_play(authenticated_client, seeded_db):
     response = authenticated_client.get("/export/plays.jsonl")
     assert response.headers["Content-Type"] == "application/jsonl; charset=utf-8"
-    assert response.headers["Content-Disposition"].endswith('.jsonl"')
+    assert re.search(r'filename="[^"]+\.jsonl"', response.headers["Content-Disposition"])
     lines = response.get_data(as_text=True).splitlines()
     assert len(lines) == len(seeded_db.records)
     assert {record["ms_played"] for record in map(json.loads, lines)} == {r.ms_played for r in seeded_db.records}
@@ -43,7 +44,7 @@ def test_snapshots_csv_and_only_the_users_own_rows(engine, user, logged_in_as):
         give_data(conn, bob, "Bobsounds")
     client = logged_in_as(user)
     snapshot = client.get("/export/snapshots.csv")
-    assert snapshot.headers["Content-Disposition"].endswith('.csv"') and "snapshots" in snapshot.headers["Content-Disposition"]
+    assert re.search(r'filename="[^"]+\.csv"', snapshot.headers["Content-Disposition"]) and "snapshots" in snapshot.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(snapshot.get_data(as_text=True))))
     assert [(r["taken_on"], r["rank"], r["artist"], r["track"]) for r in rows] == [
         ("2026-04-01", "1", "Alicetunes", "Alicetunes song")
