@@ -190,3 +190,15 @@ def test_the_import_page_works_with_csrf_on(app, authenticated_client):
     app.extensions["mtm_import_runner"] = lambda job, *args: job(*args)
     response = upload(authenticated_client, ("a.json", io.BytesIO(json.dumps([]).encode())), csrf_token=token)
     assert response.status_code == 302
+
+
+def test_an_upload_that_cannot_start_leaves_no_files_behind(authenticated_client, app, monkeypatch):
+    from music_time_machine.web import imports
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database is not writable")
+
+    monkeypatch.setattr(imports, "start_import", fail)
+    response = upload(authenticated_client, ("StreamingHistory_music_0.json", io.BytesIO(b"[]")))
+    assert response.status_code == 500 and b"nothing was changed" in response.data
+    assert not list(Path(app.instance_path, "uploads").iterdir())

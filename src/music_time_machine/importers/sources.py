@@ -109,6 +109,8 @@ def _from_path(path: Path, name: str, budget: _Budget) -> Iterator[ExportFile | 
 def _skip_reason(name: str) -> str | None:
     """Why a file is skipped by its name alone, or None when it should be read."""
     parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not parts:  # "" or "." as a member name: nothing to read
+        return "not a JSON file"
     if "__MACOSX" in parts or parts[-1].startswith("._"):
         return "macOS metadata, not part of the export"
     suffix = PurePosixPath(parts[-1]).suffix.lower()

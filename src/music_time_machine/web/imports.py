@@ -93,24 +93,28 @@ def upload():
         return render_template("imports/form.html", max_mb=current_app.config["MAX_CONTENT_LENGTH"] // 2**20), 400
     folder = Path(current_app.instance_path, "uploads", uuid.uuid4().hex)
     folder.mkdir(parents=True)
-    paths = []
-    for number, file in enumerate(files):
-        # A folder per file keeps two uploads of the same name apart, and the report's names plain.
-        path = folder / f"{number:03d}" / (secure_filename(file.filename) or "upload")
-        path.parent.mkdir()
-        file.save(path)
-        paths.append(path)
-    options = ImportOptions(
-        keep_personal=request.form.get("keep_personal") == "on",
-        include_incognito=request.form.get("include_incognito") == "on",
-    )
-    limits = limits_for(current_app.config)
-    engine = db.get_engine()
-    with db.write() as conn:
-        batch_id = start_import(
-            conn, current_user()["id"], origin="web", label=", ".join(file.filename for file in files),
-            options=options, files_total=count_files(paths, limits),
-        )  # fmt: skip
+    try:
+        paths = []
+        for number, file in enumerate(files):
+            # A folder per file keeps two uploads of the same name apart, and the report's names plain.
+            path = folder / f"{number:03d}" / (secure_filename(file.filename) or "upload")
+            path.parent.mkdir()
+            file.save(path)
+            paths.append(path)
+        options = ImportOptions(
+            keep_personal=request.form.get("keep_personal") == "on",
+            include_incognito=request.form.get("include_incognito") == "on",
+        )
+        limits = limits_for(current_app.config)
+        engine = db.get_engine()
+        with db.write() as conn:
+            batch_id = start_import(
+                conn, current_user()["id"], origin="web", label=", ".join(file.filename for file in files),
+                options=options, files_total=count_files(paths, limits),
+            )  # fmt: skip
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # the background import never started: nothing will
+        raise
     submit(current_app, _import_upload, engine, batch_id, folder, paths, limits)
     return redirect(url_for("imports.show", batch_id=batch_id))
 

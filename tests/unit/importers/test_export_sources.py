@@ -195,3 +195,10 @@ def test_an_encrypted_member_is_refused(make_zip: Callable[..., Path]) -> None:
             "error: my_spotify_data.zip/endsong_0.json is encrypted; unzip it first."
         )
     }
+
+
+def test_a_member_with_no_file_name_is_skipped_and_the_rest_is_read(make_zip) -> None:
+    archive = make_zip({".": b"x", "StreamingHistory_music_0.json": PLAYS})
+    seen = listing([archive])
+    assert seen["my_spotify_data.zip/StreamingHistory_music_0.json"] == "read"
+    assert list(seen.values()).count("skipped: not a JSON file") == 1
