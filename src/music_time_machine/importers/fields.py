@@ -14,6 +14,10 @@ from typing import NamedTuple
 from music_time_machine.records import PlayRecord
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a play's time may have
+MAX_MS_PLAYED = 2**31 - 1  # the column is a 32-bit integer; 24 days of one stream is already absurd
+
+
 class BadRecord(Exception):
     """A record that cannot be used; `reason` is what the import report counts it under."""
 
@@ -56,6 +60,10 @@ def utc_seconds(value: object) -> int:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise BadRecord("bad time") from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        # Spotify began in 2006; a year like 0001 or 9999 is a hand edit, and it would overflow
+        # when the summary tables move it into the user's time zone.
+        raise BadRecord("bad time")
     if moment.tzinfo is None:
         # Spotify writes UTC; `endTime` says so only in the documentation.
         moment = moment.replace(tzinfo=timezone.utc)
@@ -67,13 +75,15 @@ def milliseconds(value: object) -> int:
     if type(value) is int:  # not bool
         if value < 0:
             raise BadRecord("negative ms_played")
+        if value > MAX_MS_PLAYED:
+            raise BadRecord("ms_played too large")
         return value
     if value is None:
         raise BadRecord("missing ms_played")
     if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
+        return milliseconds(int(value))
     if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
+        return milliseconds(int(value))
     raise BadRecord("ms_played not a number")
 
 

@@ -136,12 +136,16 @@ RECORD = {
         ({"ts": "2020-02-30T10:00:00Z"}, "bad time"),
         ({"ts": "2020-04-11"}, "bad time"),
         ({"ts": 1586564873}, "bad time"),
+        ({"ts": "0001-01-01T00:30:00Z"}, "bad time"),  # would overflow in a time zone west of UTC
+        ({"ts": "9999-12-31T23:30:00Z"}, "bad time"),
         ({"ms_played": None}, "missing ms_played"),
         ({"ms_played": "about three minutes"}, "ms_played not a number"),
         ({"ms_played": "²"}, "ms_played not a number"),
         ({"ms_played": 1.5}, "ms_played not a number"),
         ({"ms_played": True}, "ms_played not a number"),
         ({"ms_played": -1}, "negative ms_played"),
+        ({"ms_played": 10**20}, "ms_played too large"),  # would not fit the column: the file would fail
+        ({"ms_played": "99999999999"}, "ms_played too large"),
         ({"master_metadata_track_name": None}, "no track, episode or chapter name"),
         ({"master_metadata_track_name": "  "}, "no track, episode or chapter name"),
         ({"master_metadata_track_name": 7}, "no track, episode or chapter name"),
