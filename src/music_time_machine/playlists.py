@@ -150,11 +150,13 @@ def _excluded(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise RuleError("Excluded artists must be names, one per line.")
     names: list[str] = []
+    seen: set[str] = set()
     for name in (name.strip() for name in value):
-        if name and name_key(name) not in {name_key(n) for n in names}:
+        if name and (key := name_key(name)) not in seen:
+            if len(names) == MAX_EXCLUDED:  # stop at once: the list comes from a request
+                raise RuleError(f"At most {MAX_EXCLUDED} artists can be excluded.")
+            seen.add(key)
             names.append(name[:200])
-    if len(names) > MAX_EXCLUDED:
-        raise RuleError(f"At most {MAX_EXCLUDED} artists can be excluded.")
     return names
 
 

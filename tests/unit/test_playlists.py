@@ -209,3 +209,9 @@ def test_exports_csv_m3u_and_jspf(engine):
     assert jspf["track"][0] == {"title": "Jóga", "creator": "Björk", "album": "Homogenic", "identifier": [chosen[0].url],
                                 "annotation": "2 listens in the last 28 days"}  # fmt: skip
     assert jspf["track"][1]["identifier"] == []
+
+
+def test_exactly_100_excluded_artists_are_allowed_however_often_repeated():
+    names = [f"Artist {i}" for i in range(100)] * 50  # repeats, in any case, count once
+    rules = parse_rules(SOURCES["forgotten_gems"], {"excluded_artists": names + ["artist 7"]}, TODAY)
+    assert rules["excluded_artists"] == [f"Artist {i}" for i in range(100)]
