@@ -147,9 +147,12 @@ def resolve_period(range_key: str | None, start: str | None, end: str | None, to
     try:
         first = date.fromisoformat(start) if start else None
         last = date.fromisoformat(end) if end else None
+        # The same years a month may have (parse_month); 9999-12-31 has no day after it.
+        if any(day and not 1900 <= day.year <= 2999 for day in (first, last)):
+            raise ValueError
     except ValueError:
         if strict:
-            raise ValueError("from and to must be dates like 2025-01-31") from None
+            raise ValueError("from and to must be dates like 2025-01-31, in the years 1900 to 2999") from None
         first = last = None
     else:
         if first and last and first > last:

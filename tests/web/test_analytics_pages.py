@@ -131,3 +131,9 @@ def test_changing_the_time_zone_changes_the_views(logged_in_as, alice, engine):
         users.update_preferences(conn, alice, time_zone="Mars/Olympus", listen_threshold_ms=30_000)
     with engine.connect() as conn:
         assert conn.execute(sa.select(users_table.c.time_zone).where(users_table.c.id == alice)).scalar() == "UTC"
+
+
+def test_a_custom_period_at_the_end_of_the_calendar_falls_back_on_the_page(authenticated_client):
+    response = authenticated_client.get("/analytics?to=9999-12-31")
+    assert response.status_code == 200
+    assert active_ranges(response.get_data(as_text=True)) == ["12m"]  # like any other unusable period

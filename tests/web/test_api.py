@@ -102,7 +102,8 @@ BAD = ["/api/v1/top/tracks?range=7m", "/api/v1/top/tracks?by=loudness", "/api/v1
      "/api/v1/top/tracks?limit=abc", "/api/v1/top/tracks?from=2025-02-30", "/api/v1/growth?from=2025-03-01&to=2025-01-01",
      "/api/v1/charts/2025-13", "/api/v1/charts/2025-1", "/api/v1/charts/2025-01?source=radio", "/api/v1/month/garbage",
      "/api/v1/compare?a=2025-01", "/api/v1/compare?a=2025-01&b=x", "/api/v1/compare?a=2025-01&b=2025-02&kind=albums",
-     "/api/v1/on-this-day?date=yesterday", "/api/v1/year/99999"]  # fmt: skip
+     "/api/v1/on-this-day?date=yesterday", "/api/v1/year/99999", "/api/v1/top/artists?to=9999-12-31",
+     "/api/v1/top/artists?from=9999-12-05"]  # fmt: skip
 
 
 def test_bad_parameters_are_400_with_an_error(api):
