@@ -337,3 +337,10 @@ def test_another_users_playlist_is_404_for_page_refresh_and_exports(app, engine,
         assert client.get(url).status_code == 404, url
     assert client.post(f"/playlists/{theirs}/refresh").status_code == 404
     assert "Bob's" not in client.get("/playlists/history").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("field", ["endpoint", "_method", "_external"])
+def test_a_form_field_named_like_a_url_argument_goes_back_to_the_form(authenticated_client, field):
+    response = authenticated_client.post("/playlists", data={"source": "current_rotation", "size": "0", field: "x"})
+    assert response.status_code == 302
+    assert response.location.startswith("/playlists?source=current_rotation&size=0&")

@@ -6,6 +6,7 @@ Every query is scoped to the logged-in user; another user's playlist is a 404 li
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -100,7 +101,11 @@ def _query(source: pl.Source, rules: dict) -> dict:
 def save():
     """The form: save to Spotify, then show the result; on any failure, flash and go back to the form."""
     form, today = request.form, local_today(current_user())
-    back = url_for("playlists.index", **{k: "\n".join(form.getlist(k)) for k in form if k != "csrf_token"})
+    # Back to the form with what was sent, as a query string (not url_for keywords: a field
+    # named like one of url_for's own arguments would break the URL).
+    back = url_for("playlists.index") + "?" + urlencode(
+        [(key, "\n".join(form.getlist(key))) for key in form if key != "csrf_token"]
+    )
     source = pl.source_for(form.get("source"))
     if source is None:
         flash("Pick one of the playlist sources.", "error")
