@@ -20,45 +20,17 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from . import db
 from .clock import utcnow
-from .db import insert_ignoring_conflicts
 from .jobs import JobRun, last_started, run_spotify_job
+from .leases import acquire_lease, release_lease
 from .playlists import due_for_refresh
-from .schema import job_locks, job_runs, spotify_tokens, users
+from .schema import job_runs, spotify_tokens, users
 
 log = logging.getLogger(__name__)
 
 JOBS = ("sync", "snapshot", "playlist_refresh")  # the refresh after the snapshot: current rotation reads it
 LEASE = timedelta(minutes=15)  # far longer than a job takes; a crashed worker's lease just expires
 TICK_SECONDS = 60
-
-
-def acquire_lease(engine: Engine, name: str, owner: str, now: datetime, ttl: timedelta = LEASE) -> bool:
-    """Take the lease `name` for `owner` until now + ttl, unless someone else holds it unexpired."""
-    with db.transaction(engine) as conn:
-        # Taking over an expired lease (or renewing our own) is an UPDATE guarded by the expiry, so
-        # of two workers only one changes the row; a new lease is an INSERT that only one can make.
-        # (RETURNING, because psycopg does not report the rowcount of INSERT … ON CONFLICT.)
-        taken = conn.execute(
-            job_locks.update()
-            .where(job_locks.c.name == name, sa.or_(job_locks.c.expires_at <= now, job_locks.c.owner == owner))
-            .values(owner=owner, expires_at=now + ttl)
-            .returning(job_locks.c.name)
-        ).first()
-        if taken is None:
-            taken = conn.execute(
-                insert_ignoring_conflicts(conn, job_locks)
-                .values(name=name, owner=owner, expires_at=now + ttl)
-                .returning(job_locks.c.name)
-            ).first()
-    return taken is not None
-
-
-def release_lease(engine: Engine, name: str, owner: str) -> None:
-    """Give the lease back (only if it is still ours)."""
-    with db.transaction(engine) as conn:
-        conn.execute(job_locks.delete().where(job_locks.c.name == name, job_locks.c.owner == owner))
 
 
 def connected_users(conn: Connection, now: datetime) -> list[int]:
@@ -132,7 +104,7 @@ class Worker:
 
     def _run_if_due(self, job: str, user_id: int, now: datetime) -> JobRun | None:
         lease = f"{job}:{user_id}"
-        if not acquire_lease(self.engine, lease, self.owner, now):
+        if not acquire_lease(self.engine, lease, self.owner, now, LEASE):
             log.debug("%s for user %s is running elsewhere", job, user_id)
             return None
         try:

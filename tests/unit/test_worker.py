@@ -13,7 +13,8 @@ from spotify_stub import StubSpotify
 from music_time_machine import db
 from music_time_machine.schema import job_runs, spotify_tokens, users
 from music_time_machine.spotify import TransientError
-from music_time_machine.worker import Worker, acquire_lease, release_lease, run_forever
+from music_time_machine.leases import acquire_lease, release_lease
+from music_time_machine.worker import LEASE, Worker, run_forever
 
 NOW = datetime(2026, 5, 8, 12, 0, 0)
 
@@ -40,11 +41,11 @@ def recorded(engine):
 
 
 def test_a_lease_held_by_another_worker_is_refused_until_it_expires(any_engine):
-    assert acquire_lease(any_engine, "sync:1", "a", NOW)
-    assert not acquire_lease(any_engine, "sync:1", "b", NOW + timedelta(minutes=14))
-    assert acquire_lease(any_engine, "sync:1", "b", NOW + timedelta(minutes=15))
+    assert acquire_lease(any_engine, "sync:1", "a", NOW, LEASE)
+    assert not acquire_lease(any_engine, "sync:1", "b", NOW + timedelta(minutes=14), LEASE)
+    assert acquire_lease(any_engine, "sync:1", "b", NOW + timedelta(minutes=15), LEASE)
     release_lease(any_engine, "sync:1", "a")  # not a's any more: nothing happens
-    assert not acquire_lease(any_engine, "sync:1", "a", NOW + timedelta(minutes=16))
+    assert not acquire_lease(any_engine, "sync:1", "a", NOW + timedelta(minutes=16), LEASE)
 
 
 def test_one_tick_runs_sync_and_snapshot_for_connected_users_only_then_waits(any_engine, people):
