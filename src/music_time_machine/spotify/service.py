@@ -82,7 +82,7 @@ class SpotifyApp:
         guard = TokenGuard(
             engine, self.fernet, user_id,
             bound_refresh(self.session, self.accounts_url, self.client_id, self.client_secret or None),
-            clock,
+            clock, self.sleep,
         )  # fmt: skip
         return SpotifyClient(
             self.api_url, guard.access_token, session=self.session, sleep=self.sleep,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import requests
 import sqlalchemy as sa
@@ -21,12 +23,17 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Connection, Engine
 
 from .. import db
+from ..leases import acquire_lease, release_lease
 from ..schema import spotify_tokens, users
 from . import oauth
-from .errors import AuthorizationError
+from .errors import AuthorizationError, TransientError
 from .oauth import RECONNECT_WARNING_DAYS, TokenSet
 
 log = logging.getLogger(__name__)
+
+REFRESH_LEASE = timedelta(seconds=60)  # longer than a refresh call's timeouts (5 s + 20 s)
+REFRESH_WAIT_SECONDS = 0.25
+REFRESH_WAITS = 120  # 30 s for another process's refresh, then a transient error
 
 
 def make_fernet(token_key: str, secret_key: str) -> Fernet:
@@ -66,10 +73,9 @@ def store_tokens(
         conn.execute(spotify_tokens.insert().values(user_id=user_id, **values))
 
 
-def load_tokens(conn: Connection, fernet: Fernet, user_id: int, *, for_update: bool = False) -> StoredTokens | None:
+def load_tokens(conn: Connection, fernet: Fernet, user_id: int) -> StoredTokens | None:
     """The user's tokens, or None when they have none (or they cannot be decrypted any more)."""
-    query = sa.select(spotify_tokens).where(spotify_tokens.c.user_id == user_id)
-    row = conn.execute(query.with_for_update() if for_update else query).mappings().first()
+    row = conn.execute(sa.select(spotify_tokens).where(spotify_tokens.c.user_id == user_id)).mappings().first()
     if row is None:
         return None
     try:
@@ -106,6 +112,7 @@ class TokenGuard:
         user_id: int,
         refresh: Callable[[str, datetime], TokenSet],
         clock: Callable[[], datetime],
+        sleep: Callable[[float], None] = time.sleep,
     ):
         """`refresh(refresh_token, now)` asks Spotify for new tokens (`oauth.refresh`, bound)."""
         self._engine = engine
@@ -113,6 +120,7 @@ class TokenGuard:
         self._user_id = user_id
         self._refresh = refresh
         self._clock = clock
+        self._sleep = sleep
 
     def access_token(self) -> str:
         """A token valid for more than 300 s, refreshed first when needed."""
@@ -125,29 +133,42 @@ class TokenGuard:
         return self.refresh(stale=stored.tokens.access_token)
 
     def refresh(self, stale: str | None = None) -> str:
-        """Refresh now (also the client's answer to a 401) and store the new tokens."""
+        """Refresh now (also the client's answer to a 401) and store the new tokens.
+
+        With PKCE a refresh token works once, so two processes refreshing at once would make the
+        loser look signed out: they take turns under a lease. The call to Spotify happens outside
+        any transaction (on SQLite a transaction held through it would stop every other writer).
+        """
+        lease, owner = f"token-refresh:{self._user_id}", secrets.token_hex(8)
+        waits = 0
+        while not acquire_lease(self._engine, lease, owner, self._clock(), REFRESH_LEASE):
+            if waits == REFRESH_WAITS:
+                raise TransientError("Another refresh of this Spotify sign-in is still running; try again shortly.")
+            waits += 1
+            self._sleep(REFRESH_WAIT_SECONDS)
         try:
-            # The row stays locked while Spotify answers: with PKCE a refresh token is single-use,
-            # so two processes refreshing at once would make the loser look signed out.
+            with self._engine.connect() as conn:
+                stored = load_tokens(conn, self._fernet, self._user_id)
+            if stored is None:
+                raise not_connected()
+            now = self._clock()
+            if stale is not None and stored.tokens.access_token != stale and not oauth.needs_refresh(
+                stored.tokens.expires_at, now
+            ):
+                return stored.tokens.access_token  # someone else refreshed meanwhile
+            fresh = self._refresh(stored.tokens.refresh_token, now)
             with db.transaction(self._engine) as conn:
-                stored = load_tokens(conn, self._fernet, self._user_id, for_update=True)
-                if stored is None:
-                    raise not_connected()
-                now = self._clock()
-                if stale is not None and stored.tokens.access_token != stale and not oauth.needs_refresh(
-                    stored.tokens.expires_at, now
-                ):
-                    return stored.tokens.access_token  # someone else refreshed meanwhile
-                fresh = self._refresh(stored.tokens.refresh_token, now)
                 store_tokens(conn, self._fernet, self._user_id, fresh, signed_in_at=stored.signed_in_at, now=now)
-                log.info("Refreshed the Spotify access token of user %s", self._user_id)
-                return fresh.access_token
+            log.info("Refreshed the Spotify access token of user %s", self._user_id)
+            return fresh.access_token
         except AuthorizationError as exc:
             if exc.needs_reconnect:
                 log.warning("Spotify refused the refresh for user %s: needs reconnect", self._user_id)
                 with db.transaction(self._engine) as conn:
                     mark_needs_reconnect(conn, self._user_id)
             raise
+        finally:
+            release_lease(self._engine, lease, owner)
 
 
 def bound_refresh(

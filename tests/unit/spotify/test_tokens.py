@@ -99,3 +99,61 @@ def test_connection_status_counts_the_refresh_tokens_days(engine, spotify, user,
     with engine.connect() as conn:
         status = connection_status(conn, user, NOW)
     assert (status.connected, status.days_left, status.reconnect_soon) == (True, days_left, warn)
+
+
+def guard(spotify, engine, user, refresh, sleep=lambda seconds: None):
+    from music_time_machine.spotify.tokens import TokenGuard
+
+    return TokenGuard(engine, spotify.fernet, user, refresh, lambda: NOW, sleep)
+
+
+def test_the_database_stays_writable_while_spotify_answers_a_refresh(engine, spotify, user):
+    import sqlite3
+
+    save(engine, spotify, user, expires_in=10)
+
+    def slow_spotify(refresh_token, now):
+        # Another writer (an import, a settings change) while the refresh call is under way.
+        other = sqlite3.connect(engine.url.database, timeout=0.1)
+        other.execute("UPDATE users SET display_name = 'still writable'")
+        other.commit()
+        other.close()
+        return TokenSet("new-access", "new-refresh", now + timedelta(hours=1), "user-top-read")
+
+    assert guard(spotify, engine, user, slow_spotify).access_token() == "new-access"
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(users.c.display_name)).scalar() == "still writable"
+
+
+def test_a_refresh_waits_its_turn_and_uses_the_tokens_the_other_refresh_stored(engine, spotify, user):
+    from music_time_machine.leases import acquire_lease, release_lease
+
+    save(engine, spotify, user, expires_in=10)
+    lease = f"token-refresh:{user}"
+    assert acquire_lease(engine, lease, "another-process", NOW, timedelta(seconds=60))
+    calls, waits = [], []
+
+    def other_process_finishes(seconds):
+        waits.append(seconds)
+        save(engine, spotify, user, expires_in=3600, access="their-access", refresh="their-refresh")
+        release_lease(engine, lease, "another-process")
+
+    token = guard(spotify, engine, user, lambda *args: calls.append(args), other_process_finishes).refresh(
+        stale="old-access"
+    )
+    assert token == "their-access"
+    assert calls == []  # their refresh token was not spent a second time
+    assert len(waits) == 1
+
+
+def test_a_refresh_that_never_gets_its_turn_is_a_transient_error(engine, spotify, user):
+    from music_time_machine.leases import acquire_lease
+    from music_time_machine.spotify import TransientError
+    from music_time_machine.spotify.tokens import REFRESH_WAITS
+
+    save(engine, spotify, user, expires_in=10)
+    assert acquire_lease(engine, f"token-refresh:{user}", "stuck-process", NOW, timedelta(seconds=60))
+    calls, waits = [], []
+    with pytest.raises(TransientError):
+        guard(spotify, engine, user, lambda *args: calls.append(args), waits.append).refresh(stale="old-access")
+    assert calls == [] and len(waits) == REFRESH_WAITS
