@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollups
+from .rollups import month_of
 from .schema import (
     artists,
     daily_plays,
@@ -191,14 +192,8 @@ def _next_month(day: date) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
-def _prev_month(month: str) -> str:
-    first = _month_first(month) - timedelta(days=1)
-    return month_of(first)
 
 
-def month_of(day: date) -> str:
-    """'YYYY-MM' of a date."""
-    return f"{day.year:04d}-{day.month:02d}"
 
 
 def _months_between(first: str, last: str) -> list[str]:

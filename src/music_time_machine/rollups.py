@@ -10,8 +10,11 @@ stays the same on SQLite and PostgreSQL).
 - `refresh_days(conn, user_id, days)` recomputes the given local days (and the months and
   tracks they touch) from the raw plays, so it is correct whether the new plays were added,
   were duplicates, or were deleted;
-- `add_plays(conn, user_id, rows)` is what `history.store_plays` calls with the rows it tried
-  to insert.
+- `apply_changes(conn, user_id, added, removed)` adds and subtracts exactly the plays
+  `history.store_plays` inserted and replaced, cell by cell (the usual path);
+- `add_plays(conn, user_id, changed)` refreshes the days of changed plays from the raw plays,
+  for when `store_plays` cannot know exactly what went in (another writer got there first);
+- `start(conn, user_id)` records a new user's (empty) summary tables.
 
 Definitions: a *listen* is a play with `ms_played >= users.listen_threshold_ms`; a *skip* is a
 play Spotify flagged `skipped`, or, where that flag is unknown (account exports, the API), a
@@ -424,11 +427,4 @@ def _upsert_totals(conn: Connection, user_id: int, totals: Mapping[int, list]) -
         for track_id, c in totals.items()
     ]  # fmt: skip
     execute_many(conn, statement, rows)
-
-
-def days_of_plays(conn: Connection, user_id: int) -> set[date]:
-    """Every local day that has rollup rows (what a delete of plays must refresh)."""
-    return set(
-        conn.execute(sa.select(hourly_plays.c.day).where(hourly_plays.c.user_id == user_id).distinct()).scalars()
-    )
 

@@ -69,17 +69,9 @@ def register_blueprints(app: Flask) -> None:
         analytics, api, auth, dashboard, exports, imports, playlists, settings, spotify_auth, status, timemachine,
     )  # fmt: skip
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(analytics.bp)
-    app.register_blueprint(timemachine.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(status.bp)
-    app.register_blueprint(imports.bp)
-    app.register_blueprint(spotify_auth.bp)
-    app.register_blueprint(settings.bp)
-    app.register_blueprint(playlists.bp)
-    app.register_blueprint(exports.bp)
+    for feature in (auth, dashboard, analytics, timemachine, api, status, imports, spotify_auth, settings,
+                    playlists, exports):  # fmt: skip
+        app.register_blueprint(feature.bp)
     app.context_processor(auth.inject_current_user)
     app.context_processor(settings.inject_spotify)
 

@@ -32,8 +32,6 @@ def bar(labels: list, datasets: list[tuple[str, list]], *, horizontal: bool = Fa
     }  # fmt: skip
 
 
-def measure_of(entry: dict, by: str):
-    return entry["minutes"] if by == "minutes" else entry["listens"]
 
 
 def figure(name: str, title: str, config: dict, headers: list[str], rows: list[list]) -> dict:
