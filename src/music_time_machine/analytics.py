@@ -106,6 +106,12 @@ def cached(conn: Connection, user_id: int, fn, *args):
     return value
 
 
+def clear_cache() -> None:
+    """Forget every remembered view (for tests, whose databases share one URL)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
 # =============================================================================================
 # The analytics views (SPEC §3.5–3.7). Every function reads the rollups (see `rollups`), takes
 # the connection and the user first, and returns plain dicts and lists ready for JSON.
@@ -665,30 +671,35 @@ def compare_months(conn: Connection, user_id: int, a: str, b: str, kind: str = "
 
 def on_this_day(conn: Connection, user_id: int, today: date, limit: int = 10) -> list[dict]:
     """What you played on today's date (local) in earlier years, newest year first."""
-    d = daily_plays.c
-    years = []
-    first_year = conn.execute(sa.select(sa.func.min(track_totals.c.first_day)).where(track_totals.c.user_id == user_id)).scalar()
-    if first_year is None:
+    d, t = daily_plays.c, track_totals.c
+    first, last = conn.execute(sa.select(sa.func.min(t.first_day), sa.func.max(t.last_day)).where(t.user_id == user_id)).one()
+    if first is None:
         return []
-    for year in range(today.year - 1, first_year.year - 1, -1):
+    days = []
+    for year in range(min(today.year - 1, last.year), first.year - 1, -1):  # only years with plays
         try:
-            day = today.replace(year=year)
+            days.append(today.replace(year=year))
         except ValueError:  # 29 February in a year without one
             continue
-        rows = conn.execute(
-            sa.select(d.track_id, d.listens, d.ms_played, d.plays)
-            .where(d.user_id == user_id, d.day == day)
-            .order_by(d.listens.desc(), d.ms_played.desc(), d.track_id)
-        ).all()
-        if not rows:
-            continue
-        names = _names_of_tracks(conn, [r[0] for r in rows[:limit]])
-        years.append({
-            "year": year, "date": day.isoformat(), "plays": sum(r[3] for r in rows),
-            "minutes": round(sum(r[2] for r in rows) / 60_000, 1),
-            "tracks": [{**_entry(i, r[1], r[2]), **names[r[0]]} for i, r in enumerate(rows[:limit], 1)],
-        })  # fmt: skip
-    return years
+    if not days:
+        return []
+    rows = conn.execute(
+        sa.select(d.day, d.track_id, d.listens, d.ms_played, d.plays)
+        .where(d.user_id == user_id, d.day.in_(days))
+        .order_by(d.day.desc(), d.listens.desc(), d.ms_played.desc(), d.track_id)
+    ).all()
+    by_day: dict[date, list] = {}
+    for row in rows:
+        by_day.setdefault(row[0], []).append(row[1:])
+    names = _names_of_tracks(conn, [r[0] for day_rows in by_day.values() for r in day_rows[:limit]])
+    return [
+        {
+            "year": day.year, "date": day.isoformat(), "plays": sum(r[3] for r in day_rows),
+            "minutes": round(sum(r[2] for r in day_rows) / 60_000, 1),
+            "tracks": [{**_entry(i, r[1], r[2]), **names[r[0]]} for i, r in enumerate(day_rows[:limit], 1)],
+        }  # fmt: skip
+        for day, day_rows in by_day.items()
+    ]
 
 
 def year_in_review(conn: Connection, user_id: int, year: int, limit: int = 10) -> dict:

@@ -153,6 +153,18 @@ def test_month_page_year_in_review_and_on_this_day(history):
     assert an.on_this_day(conn, alice, date(2026, 7, 1)) == []
 
 
+def test_on_this_day_lists_every_year_with_plays_newest_first_whatever_today_is(any_engine):
+    with transaction(any_engine) as conn:
+        alice = make_user(conn, "alice")
+        add_plays(conn, alice, play("A", "A1", "2021-06-01T12:00:00"), play("B", "B1", "2023-06-01T12:00:00"),
+                  play("B", "B1", "2023-06-01T13:00:00"), play("C", "C1", "2023-06-02T12:00:00"))  # fmt: skip
+        years = [(y["year"], y["plays"], [t["title"] for t in y["tracks"]]) for y in an.on_this_day(conn, alice, date(2026, 6, 1))]
+        assert years == [(2023, 2, ["B1"]), (2021, 1, ["A1"])]
+        far_future = an.on_this_day(conn, alice, date(9999, 6, 1))  # one query, not one per year since 2021
+        assert [(y["year"], y["date"]) for y in far_future] == [(2023, "2023-06-01"), (2021, "2021-06-01")]
+        assert [y["year"] for y in an.on_this_day(conn, alice, date(2022, 6, 1))] == [2021]
+
+
 def test_artist_and_track_pages_and_strangers(history):
     conn, alice = history
     a = next(x for x in an.top_artists(conn, alice, ALL) if x["name"] == "A")
