@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
+# pytest keeps its rewritten test modules next to the code only when Python may write bytecode;
+# some machines turn that off (PYTHONDONTWRITEBYTECODE), which costs every run seconds.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: demo test test-fast lint serve bench bench-import bench-pages clean
 
 # Reinstall only when pyproject.toml changes.
