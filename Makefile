@@ -28,11 +28,11 @@ demo: $(VENV)/.installed-app ## set up and serve the demo on http://127.0.0.1:50
 serve: $(VENV)/.installed-app ## serve your own instance (settings from .env)
 	$(BIN)/mtm serve
 
-test: $(VENV)/.installed-test ## set up and run the whole test suite
-	$(BIN)/pytest -n auto --cov --cov-report=term-missing:skip-covered
+test: $(VENV)/.installed-test ## set up and run the whole test suite (property tests in full)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -n auto --cov --cov-report=term-missing:skip-covered
 
-test-fast: $(VENV)/.installed-test ## everything but the browser, PostgreSQL, fuzz and crash tiers
-	$(BIN)/pytest -n auto -m "not browser and not postgres and not fuzz and not slow" -q
+test-fast: $(VENV)/.installed-test ## everything but the browser and PostgreSQL tiers, quick property tests
+	$(BIN)/pytest -n auto -m "not browser and not postgres" -q
 
 lint: $(VENV)/.installed-test ## undefined or unused names, syntax errors (ruff)
 	$(BIN)/ruff check src tests bench

@@ -17,13 +17,19 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from hypothesis import settings
 
-from factories import make_user
+from factories import generated, make_user
 from music_time_machine import analytics, create_app, db
 from music_time_machine.config import load_config
-from music_time_machine.generator import generate_history
 from music_time_machine.history import store_plays
 from music_time_machine.schema import metadata
+
+# Property and fuzz tests: `make test` (and so CI) runs them with HYPOTHESIS_PROFILE=thorough; any
+# other run, `make test-fast` among them, takes a fifth of the examples (`factories.examples`).
+settings.register_profile("thorough", max_examples=100)
+settings.register_profile("quick", max_examples=20)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough"
 PG_URL = os.environ.get("MTM_TEST_DATABASE_URL")
@@ -177,7 +183,7 @@ def authenticated_client(logged_in_as, user):
 @pytest.fixture
 def seeded_db(engine, user) -> SimpleNamespace:
     """Alice with a small generated history (2,000 plays in 2025); the records are returned too."""
-    records = list(generate_history(2_000, start=date(2025, 1, 1), end=date(2026, 1, 1), seed=7))
+    records = list(generated(2_000, date(2025, 1, 1), date(2026, 1, 1), seed=7))
     with db.transaction(engine) as conn:
         store_plays(conn, user, records)
     return SimpleNamespace(engine=engine, user_id=user, records=records)

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
+from hypothesis import settings
 
 from sqlalchemy.engine import Connection
 
 from music_time_machine import users
+from music_time_machine.generator import generate_history
 from music_time_machine.history import store_plays
 from music_time_machine.records import PlayRecord
 from music_time_machine.schema import import_batches, playlists, plays, snapshots, spotify_tokens
 
 NOW = datetime(2026, 5, 8, 12, 0, 0)
+
+
+def examples(thorough: int) -> int:
+    """How many examples a property test draws: `thorough` under the thorough profile (make test,
+    CI), a fifth of it (at least 5) under the quick one (conftest.py)."""
+    return max(5, thorough * settings.default.max_examples // 100)
+
+
+@functools.cache
+def generated(plays: int, start: date, end: date, seed: int) -> tuple[PlayRecord, ...]:
+    """`generate_history(...)`, made once per test process (records are read-only by contract)."""
+    return tuple(generate_history(plays, start=start, end=end, seed=seed))
 
 
 def make_user(conn: Connection, name: str = "alice", **kwargs) -> int:

@@ -20,9 +20,8 @@ from schemathesis.specs.openapi.checks import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factories import make_user
+from factories import examples, generated, make_user
 from music_time_machine import create_app, db
-from music_time_machine.generator import generate_history
 from music_time_machine.history import store_plays
 
 pytestmark = pytest.mark.fuzz
@@ -31,7 +30,7 @@ pytestmark = pytest.mark.fuzz
 # Not "valid-looking input is accepted": a month 0000-00 or from > to is rightly a 400.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Derandomized: CI sees the same requests every run; explore more with --hypothesis-seed=random.
-FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+FUZZ = settings(max_examples=examples(10), deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def fuzz_app(template_db, tmp_path_factory):
     engine = app.extensions["mtm_engine"]
     with db.transaction(engine) as conn:
         user_id = make_user(conn, "fuzz")
-        store_plays(conn, user_id, list(generate_history(1_500, start=date(2025, 1, 1), end=date(2026, 1, 1), seed=3)))
+        store_plays(conn, user_id, list(generated(1_500, date(2025, 1, 1), date(2026, 1, 1), seed=3)))
     app.session_cookie = app.session_interface.get_signing_serializer(app).dumps({"user_id": user_id})
     yield app
     engine.dispose()
@@ -77,7 +76,7 @@ ENDPOINTS = ("/api/v1/top/artists", "/api/v1/top/tracks", "/api/v1/growth", "/ap
 TRICKY = st.sampled_from(["²", "٣", "1e3", " 5", "-1", "0", "51", "2025-02-30", "2025-13", "0000-00", "9999-12-31"])
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=examples(100))
 @given(endpoint=st.sampled_from(ENDPOINTS), query=st.dictionaries(st.sampled_from(PARAMS), st.text(max_size=12) | TRICKY, max_size=4))
 def test_any_query_string_is_an_answer_or_a_json_400_never_a_500(fuzz_app, endpoint, query):
     client = fuzz_app.test_client()

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from factories import examples
 from music_time_machine.importers.account import account_play
 from music_time_machine.importers.extended import extended_play
 from music_time_machine.importers.fields import BadRecord
@@ -14,7 +15,7 @@ from music_time_machine.records import PlayRecord
 
 pytestmark = pytest.mark.fuzz
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None, derandomize=True)
+FUZZ = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None, derandomize=True)
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 JSON = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)

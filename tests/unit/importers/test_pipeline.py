@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factories import make_user
+from factories import examples, make_user
 from music_time_machine import db
 from music_time_machine.generator import to_extended_record
 from music_time_machine.importers import pipeline
@@ -332,7 +332,7 @@ a_play = st.builds(
     st.sampled_from([None, True, False]), st.sampled_from([None, True, False]), st.sampled_from(["ios", None]),
 )  # fmt: skip
 histories = st.lists(a_play, max_size=40, unique_by=lambda p: (p.ended_at, p.spotify_uri))
-PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 users_made = itertools.count()
 
 
