@@ -180,13 +180,33 @@ def authenticated_client(logged_in_as, user):
     return logged_in_as(user)
 
 
-@pytest.fixture
-def seeded_db(engine, user) -> SimpleNamespace:
-    """Alice with a small generated history (2,000 plays in 2025); the records are returned too."""
-    records = list(generated(2_000, date(2025, 1, 1), date(2026, 1, 1), seed=7))
+SEED = dict(plays=2_000, start=date(2025, 1, 1), end=date(2026, 1, 1), seed=7)
+
+
+@pytest.fixture(scope="session")
+def seeded_template(template_db, database_dir) -> str:
+    """The template database with alice and her generated history, built once per test process."""
+    path = database_dir / "seeded.sqlite3"
+    shutil.copyfile(template_db, path)
+    engine = db.make_engine(f"sqlite:///{path}")
     with db.transaction(engine) as conn:
-        store_plays(conn, user, records)
-    return SimpleNamespace(engine=engine, user_id=user, records=records)
+        store_plays(conn, make_user(conn, "alice"), list(generated(**SEED)))
+    engine.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def seeded_db(engine, user, database_url, seeded_template) -> SimpleNamespace:
+    """Alice with a small generated history (2,000 plays in 2025); the records are returned too.
+
+    The test's database is swapped for a copy of `seeded_template`: storing the plays anew for
+    every test cost a tenth of a second each. Only a database holding just alice can be swapped.
+    """
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar() == 1, "seeded_db comes first"
+    engine.dispose()
+    _fresh_copy(seeded_template, Path(sa.engine.make_url(database_url).database))
+    return SimpleNamespace(engine=engine, user_id=user, records=list(generated(**SEED)))
 
 
 # --- PostgreSQL tier ----------------------------------------------------------------------------
