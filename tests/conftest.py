@@ -92,13 +92,15 @@ def _close(engine: sa.Engine) -> None:
 
 
 @pytest.fixture
-def config(database_url, tmp_path) -> dict:
+def config(database_url, database_dir, request) -> dict:
     """The settings of the test app; tests may change them before asking for `app`."""
+    instance = tempfile.mkdtemp(prefix="instance-", dir=database_dir)  # tmp_path's mkdir cost a ms
+    request.addfinalizer(lambda: shutil.rmtree(instance, ignore_errors=True))
     return {
         "TESTING": True,
         "SECRET_KEY": TEST_SECRET_KEY,
         "DATABASE_URL": database_url,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "INSTANCE_PATH": instance,
         "WTF_CSRF_ENABLED": False,  # the CSRF tests turn it back on
     }
 
