@@ -13,6 +13,7 @@ Every play but the skip lasts 200 s and is a listen.
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from factories import add_plays, make_user, play
 from music_time_machine import analytics as an
@@ -223,3 +224,29 @@ def test_the_range_filter_counts_the_cutoff_day_and_not_the_day_before(engine):
         assert sorted(t["title"] for t in an.top_tracks(conn, alice, period)) == ["OnCutoff", "Today"]
         period = an.resolve_period("12m", None, None, utcnow().date())
         assert len(an.top_tracks(conn, alice, period)) == 3
+
+
+def test_play_counts_include_podcasts_and_follow_every_change(any_engine, history):
+    """/settings and /status count from the cache; a podcast-only store must still show."""
+    conn, alice = history
+    assert an.play_counts(conn, alice) == (len(HISTORY), 4)
+    conn.rollback()
+    with transaction(any_engine) as writer:
+        add_plays(writer, alice, play("Pod", "Episode 1", "2025-04-01T10:00:00", kind="podcast"))
+    assert an.play_counts(conn, alice) == (len(HISTORY) + 1, 5)
+
+
+def test_play_counts_are_counted_once_per_version(engine):
+    """Counting a million plays takes a quarter of a second: the second ask must not count again."""
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        add_plays(conn, alice, play("A", "A1"))
+    seen = []
+    listen = lambda *args: seen.append(args[2])  # noqa: E731  (conn, cursor, statement, …)
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with engine.connect() as conn:
+            assert an.play_counts(conn, alice) == an.play_counts(conn, alice) == (1, 1)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    assert sum("count(DISTINCT plays.track_id)" in statement for statement in seen) == 1
