@@ -11,16 +11,19 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import rollups
+from .clock import utcnow
+from .importers.pipeline import is_dead
 from .rollups import month_of
 from .schema import (
     artists,
     daily_plays,
     hourly_plays,
+    import_batches,
     monthly_artists,
     monthly_charts,
     monthly_tracks,
     plays,
+    rollup_state,
     snapshots,
     track_totals,
     tracks,
@@ -40,9 +43,9 @@ class Overview:
     podcast_plays: int
 
 
-def overview(conn: Connection, user_id: int) -> Overview:
+def overview(conn: Connection, user_id: int, state: CacheState | None = None) -> Overview:
     """The user's basic numbers (remembered until their plays change)."""
-    return cached(conn, user_id, _overview)
+    return cached(conn, user_id, _overview, state=state)
 
 
 def _overview(conn: Connection, user_id: int) -> Overview:
@@ -78,11 +81,11 @@ def _overview(conn: Connection, user_id: int) -> Overview:
     )
 
 
-def play_counts(conn: Connection, user_id: int) -> tuple[int, int]:
+def play_counts(conn: Connection, user_id: int, state: CacheState | None = None) -> tuple[int, int]:
     """(plays, distinct tracks) of all the user's plays, podcasts included (remembered until they change).
 
     Counting a million plays takes a quarter of a second; /settings and /status ask often."""
-    return cached(conn, user_id, _play_counts)
+    return cached(conn, user_id, _play_counts, state=state)
 
 
 def _play_counts(conn: Connection, user_id: int) -> tuple[int, int]:
@@ -99,23 +102,60 @@ _CACHE_SIZE = 1024
 _CACHE_LOCK = threading.Lock()
 
 
-def cached(conn: Connection, user_id: int, fn, *args):
+@dataclass(frozen=True)
+class CacheState:
+    """What decides whether a remembered answer may be served: the user's rollups version, and
+    whether an import into the user is running (then the answers from before it are served)."""
+
+    version: int
+    importing: bool
+
+
+def cache_state(conn: Connection, user_id: int) -> CacheState:
+    """The user's CacheState (one query; one more while a batch is marked running)."""
+    b = import_batches.c
+    version, running = conn.execute(
+        sa.select(
+            sa.select(rollup_state.c.version).where(rollup_state.c.user_id == user_id).scalar_subquery(),
+            sa.exists().where(b.user_id == user_id, b.status == "running"),
+        )
+    ).one()
+    return CacheState(version or 0, bool(running) and import_running(conn, user_id))
+
+
+def import_running(conn: Connection, user_id: int) -> bool:
+    """Whether an import into the user is running (a batch marked running whose process is alive)."""
+    b = import_batches.c
+    batches = conn.execute(
+        sa.select(b.id, b.status, b.report, b.created_at).where(b.user_id == user_id, b.status == "running")
+    ).mappings()
+    now = utcnow()
+    return any(not is_dead(dict(batch), now=now) for batch in batches)
+
+
+def cached(conn: Connection, user_id: int, fn, *args, state: CacheState | None = None):
     """`fn(conn, user_id, *args)`, remembered until the user's rollups change.
 
     Every view is a pure function of the rollups (and of its arguments, which include the
     period, so a new day is a new key); the version changes with every store, clear, time-zone
-    or threshold change, so a hit is always what a fresh query would answer. Per process, small.
-    Only for functions that read nothing but the rollups, the catalogue and the plays (every
-    change of a user's plays, podcasts included, changes the version), not snapshots.
+    or threshold change, so a hit is what a fresh query would answer. Except while an import
+    into the user runs: every file it stores changes the version, and recomputing every view
+    after every file would cost the pages more than the import; so the last answer is served
+    until the import ends (or its process dies), and the pages say so (`import_running`).
+    Per process, small. Only for functions that read nothing but the rollups, the catalogue
+    and the plays (every change of a user's plays, podcasts included, changes the version).
     """
-    key = (str(conn.engine.url), user_id, rollups.version(conn, user_id), fn.__name__, args)
+    state = state or cache_state(conn, user_id)
+    key = (str(conn.engine.url), user_id, fn.__name__, args)
     with _CACHE_LOCK:  # waitress serves requests from several threads
-        if key in _CACHE:
+        hit = _CACHE.get(key)
+        if hit is not None and (hit[0] == state.version or state.importing):
             _CACHE.move_to_end(key)
-            return _CACHE[key]
+            return hit[1]
     value = fn(conn, user_id, *args)
     with _CACHE_LOCK:
-        _CACHE[key] = value
+        _CACHE[key] = (state.version, value)
+        _CACHE.move_to_end(key)
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return value
@@ -596,9 +636,10 @@ def _play_sources(conn: Connection, user_id: int) -> dict[str, tuple[str, ...]]:
     return {month: tuple(sources) for month, sources in coverage.items()}
 
 
-def data_coverage(conn: Connection, user_id: int) -> list[dict]:
+def data_coverage(conn: Connection, user_id: int, state: CacheState | None = None) -> list[dict]:
     """Every month with data and where it came from (extended/account/api plays, snapshots)."""
-    coverage = {month: set(sources) for month, sources in cached(conn, user_id, _play_sources).items()}
+    sources = cached(conn, user_id, _play_sources, state=state)
+    coverage = {month: set(kinds) for month, kinds in sources.items()}
     for month in snapshot_months(conn, user_id):
         coverage.setdefault(month, set()).add("snapshot")
     order = ["extended", "account", "api", "snapshot"]
@@ -796,14 +837,15 @@ def _latest_day(conn: Connection, user_id: int) -> date | None:
     ).scalar()  # no index on last_day: a scan of the user's tracks, 5 ms at 60,000 tracks
 
 
-def dashboard(conn: Connection, user_id: int) -> dict:
+def dashboard(conn: Connection, user_id: int, state: CacheState | None = None) -> dict:
     """The home page's numbers beyond `overview`: turnover, consistency, coverage, discoveries."""
-    growth = cached(conn, user_id, catalogue_growth, Period("all", None, None))
-    latest = cached(conn, user_id, _latest_day)
+    state = state or cache_state(conn, user_id)
+    growth = cached(conn, user_id, catalogue_growth, Period("all", None, None), state=state)
+    latest = cached(conn, user_id, _latest_day, state=state)
     return {
-        "track_turnover": cached(conn, user_id, track_turnover),
-        "most_consistent_artist": cached(conn, user_id, most_consistent_artist),
-        "coverage": data_coverage(conn, user_id),
+        "track_turnover": cached(conn, user_id, track_turnover, state=state),
+        "most_consistent_artist": cached(conn, user_id, most_consistent_artist, state=state),
+        "coverage": data_coverage(conn, user_id, state),
         "new_tracks_per_month": [{"month": g["month"], "new_tracks": g["new_tracks"]} for g in growth],
         "latest_day": _iso(latest),
         "snapshot_months": snapshot_months(conn, user_id),

@@ -250,3 +250,24 @@ def test_play_counts_are_counted_once_per_version(engine):
     finally:
         sa.event.remove(engine, "before_cursor_execute", listen)
     assert sum("count(DISTINCT plays.track_id)" in statement for statement in seen) == 1
+
+
+def test_cache_state_knows_the_version_and_a_running_import(any_engine, history):
+    from music_time_machine.importers import pipeline
+
+    conn, alice = history
+    first = an.cache_state(conn, alice)
+    assert first.version and not first.importing
+    assert an.overview(conn, alice).plays == len(HISTORY)
+    conn.rollback()
+    with transaction(any_engine) as writer:
+        batch = pipeline.start_import(writer, alice, origin="cli", label="x", options=pipeline.ImportOptions(),
+                                      files_total=1)  # fmt: skip
+        add_plays(writer, alice, play("D", "D1", "2025-02-05T09:00:00"))
+    during = an.cache_state(conn, alice)
+    assert during.importing and during.version != first.version
+    assert an.overview(conn, alice).plays == len(HISTORY)  # remembered from before the import
+    pipeline._running_here.discard(batch)  # the import's process is gone
+    conn.rollback()
+    assert not an.cache_state(conn, alice).importing
+    assert an.overview(conn, alice).plays == len(HISTORY) + 1

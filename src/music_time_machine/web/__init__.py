@@ -67,12 +67,14 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = DatabaseId
     from . import (
         analytics, api, auth, dashboard, exports, imports, playlists, settings, spotify_auth, status, timemachine,
+        views,
     )  # fmt: skip
 
     for feature in (auth, dashboard, analytics, timemachine, api, status, imports, spotify_auth, settings,
                     playlists, exports):  # fmt: skip
         app.register_blueprint(feature.bp)
     app.context_processor(auth.inject_current_user)
+    app.context_processor(lambda: {"import_running": views.import_running})
     app.context_processor(settings.inject_spotify)
 
 
