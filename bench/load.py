@@ -133,7 +133,6 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--import-plays", type=int, default=1_000_000, help="size of the export imported meanwhile")
-    parser.add_argument("--nice-import", type=int, default=0, help="run mtm import with this niceness (nice -n)")
     parser.add_argument("--think", type=float, default=0.0, help="mean pause between a client's requests (s)")
     parser.add_argument("--import-into", choices=["same", "other"], default="same",
                         help="import into the browsing user (their views' cache is invalidated by every batch) "
@@ -165,10 +164,9 @@ def main() -> int:
         wait_until_listening(port)
         sessions = [log_in(link) for link in login_links(path, args.clients, base)]
         print(f"{args.clients} clients × {args.seconds:.0f} s (think {args.think} s) on {len(urls)} pages and API "
-              f"calls, {args.plays:,} plays, while an import (nice {args.nice_import}) writes into the {args.import_into} user …")  # fmt: skip
+              f"calls, {args.plays:,} plays, while an import (mtm import, at its own low priority) writes into the {args.import_into} user …")  # fmt: skip
         import_started = time.monotonic()
-        nice = ["nice", "-n", str(args.nice_import)] if args.nice_import else []
-        writer = subprocess.Popen([*nice, sys.executable, "-c", MTM, "import", str(export), "--user", importer],
+        writer = subprocess.Popen([sys.executable, "-c", MTM, "import", str(export), "--user", importer],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
         results: list[tuple] = []
         lock = threading.Lock()
