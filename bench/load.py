@@ -18,6 +18,7 @@ import importlib.util
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -106,7 +107,7 @@ def log_in(link: str) -> requests.Session:
 
 
 def client_loop(session, base, urls, deadline, seed, think, results, lock) -> None:
-    """Request random URLs of the mix until the deadline; record (ms, status, locked, error)."""
+    """Request random URLs of the mix until the deadline; record (ms, status, locked, error, url, started)."""
     rng = random.Random(seed)
     mine = []
     while time.monotonic() < deadline:
@@ -116,11 +117,18 @@ def client_loop(session, base, urls, deadline, seed, think, results, lock) -> No
         started = time.perf_counter()
         try:
             answer = session.get(base + url, timeout=30)
-            mine.append(((time.perf_counter() - started) * 1000, answer.status_code, LOCKED in answer.text, None))
+            mine.append(((time.perf_counter() - started) * 1000, answer.status_code, LOCKED in answer.text, None, url,
+                         started))  # fmt: skip
         except requests.RequestException as error:
-            mine.append(((time.perf_counter() - started) * 1000, 0, False, type(error).__name__))
+            mine.append(((time.perf_counter() - started) * 1000, 0, False, type(error).__name__, url, started))
     with lock:
         results.extend(mine)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -174,13 +182,18 @@ def main() -> int:
         threads = [threading.Thread(target=client_loop, args=(s, base, urls, deadline, n, args.think, results, lock))
                    for n, s in enumerate(sessions)]  # fmt: skip
         started = time.monotonic()
+        t0, client_cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_seconds(server.pid)
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=args.seconds + 60)
         elapsed = time.monotonic() - started
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = cpu_seconds(server.pid) - server_cpu
         writer_out, _ = writer.communicate(timeout=args.seconds + 600)  # the import runs to its end
         import_seconds = time.monotonic() - import_started
+        import_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)  # the import: the only child reaped so far
+        import_cpu = import_cpu.ru_utime + import_cpu.ru_stime
     finally:
         if writer is not None and writer.poll() is None:
             writer.kill()
@@ -189,6 +202,9 @@ def main() -> int:
         server_log.close()
     locked_in_log = (pages.OUT / "load-server.log").read_text().count(LOCKED)
 
+    with (pages.OUT / "load-requests.csv").open("w") as out:  # every request, for a closer look
+        out.write("second,ms,status,url\n")
+        out.writelines(f"{r[5] - t0:.3f},{r[0]:.1f},{r[1]},{r[4]}\n" for r in sorted(results, key=lambda r: r[5]))
     times = [r[0] for r in results]
     errors = [r for r in results if r[3] or r[1] >= 400]
     locked = sum(1 for r in results if r[2]) + locked_in_log
@@ -201,6 +217,8 @@ def main() -> int:
     print(f"requests: {len(results):,} in {elapsed:.1f} s = {len(results) / elapsed:,.1f} requests/s")
     print(f"latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {max(times):.0f} ms")
     print(f"errors: {len(errors)}; \"{LOCKED}\": {locked}")
+    print(f"CPU seconds: server {server_cpu:.0f} (in the {elapsed:.0f} s of requests), clients {client_cpu:.0f}, "
+          f"import {import_cpu:.0f} (all of it); {os.cpu_count()} cores")  # fmt: skip
     if errors:
         print("first errors:", errors[:5])
     ok = not errors and not locked and p99 <= TARGET_P99_MS and writer.returncode == 0
