@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -100,6 +101,7 @@ def _play_counts(conn: Connection, user_id: int) -> tuple[int, int]:
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 1024
 _CACHE_LOCK = threading.Lock()
+_PENDING: dict = {}  # key -> (version, Future) of a view being computed
 
 
 @dataclass(frozen=True)
@@ -152,12 +154,33 @@ def cached(conn: Connection, user_id: int, fn, *args, state: CacheState | None =
         if hit is not None and (hit[0] == state.version or state.importing):
             _CACHE.move_to_end(key)
             return hit[1]
-    value = fn(conn, user_id, *args)
+        # One thread computes a view; others asking for it meanwhile wait for its answer (when
+        # they would accept it) instead of computing it again: 50 visitors of a cold page.
+        pending = _PENDING.get(key)
+        if pending is not None and (pending[0] == state.version or state.importing):
+            waiting = pending[1]
+        else:
+            waiting, mine = None, Future()
+            if pending is None:
+                _PENDING[key] = (state.version, mine)
+    if waiting is not None:
+        return waiting.result()
+    try:
+        value = fn(conn, user_id, *args)
+    except BaseException as error:
+        with _CACHE_LOCK:
+            if _PENDING.get(key, (None, None))[1] is mine:
+                del _PENDING[key]
+        mine.set_exception(error)
+        raise
     with _CACHE_LOCK:
         _CACHE[key] = (state.version, value)
         _CACHE.move_to_end(key)
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
+        if _PENDING.get(key, (None, None))[1] is mine:
+            del _PENDING[key]
+    mine.set_result(value)
     return value
 
 
@@ -272,13 +295,21 @@ def _period_cells(user_id: int, period: Period) -> tuple:
     return _range_cells(user_id, period), []
 
 
-def _range_cells(user_id: int, period: Period):
+def _range_cells(user_id: int, period: Period, *, artists_only: bool = False):
     """A subquery of (track_id, artist_id, plays, listens, ms_played, skips) rows covering the
     period exactly: whole months from monthly_tracks, the partial months at its ends from
-    daily_plays (so a range with a cutoff on the 9th counts from the 9th)."""
-    m, d = monthly_tracks.c, daily_plays.c
-    cols_m = [m.track_id, m.artist_id, m.plays, m.listens, m.ms_played, m.skips]
-    cols_d = [d.track_id, d.artist_id, d.plays, d.listens, d.ms_played, d.skips]
+    daily_plays (so a range with a cutoff on the 9th counts from the 9th). With `artists_only`,
+    (artist_id, plays, listens, ms_played) rows, the whole months from monthly_artists (a
+    month has about half as many artists as tracks)."""
+    d = daily_plays.c
+    if artists_only:
+        m = monthly_artists.c
+        cols_m = [m.artist_id, m.plays, m.listens, m.ms_played]
+        cols_d = [d.artist_id, d.plays, d.listens, d.ms_played]
+    else:
+        m = monthly_tracks.c
+        cols_m = [m.track_id, m.artist_id, m.plays, m.listens, m.ms_played, m.skips]
+        cols_d = [d.track_id, d.artist_id, d.plays, d.listens, d.ms_played, d.skips]
     start, end = period.start, period.end
     full_from = None if start is None else (start if start.day == 1 else _next_month(start))
     after_end = None if end is None else end + timedelta(days=1)
@@ -354,7 +385,10 @@ def top_tracks(conn: Connection, user_id: int, period: Period, by: str = "listen
 
 def top_artists(conn: Connection, user_id: int, period: Period, by: str = "listens", limit: int = CHART_SIZE) -> list[dict]:
     """The period's most played artists, by listens or by minutes."""
-    cells, where = _period_cells(user_id, period)
+    if period.start is None and period.end is None:
+        cells, where = track_totals, [track_totals.c.user_id == user_id]
+    else:
+        cells, where = _range_cells(user_id, period, artists_only=True), []
     listens, ms = sa.func.sum(cells.c.listens), sa.func.sum(cells.c.ms_played)
     rows = conn.execute(
         sa.select(cells.c.artist_id, listens, ms)
@@ -528,7 +562,7 @@ def time_per_month(conn: Connection, user_id: int, period: Period) -> list[dict]
 
 def skip_rate(conn: Connection, user_id: int, period: Period) -> dict:
     """Share of the period's plays that were skipped, overall and per month."""
-    months = time_per_month(conn, user_id, period)
+    months = cached(conn, user_id, time_per_month, period)  # the same as /api/v1/time's
     plays_ = sum(m["plays"] for m in months)
     skips = sum(m["skips"] for m in months)
     return {
@@ -540,7 +574,7 @@ def skip_rate(conn: Connection, user_id: int, period: Period) -> dict:
 def taste_shift(conn: Connection, user_id: int, period: Period, artists_count: int = 8) -> dict:
     """Monthly chart ranks (1–50, None when out of the chart) of the period's top artists."""
     months = _series_months(conn, user_id, period)
-    top = top_artists(conn, user_id, period, limit=artists_count)
+    top = cached(conn, user_id, top_artists, period, "listens", CHART_SIZE)[:artists_count]  # as /api/v1/top/artists
     ids = [a["id"] for a in top]
     c = monthly_charts.c
     ranks: dict[int, dict[str, int]] = {i: {} for i in ids}

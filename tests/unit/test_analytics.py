@@ -271,3 +271,35 @@ def test_cache_state_knows_the_version_and_a_running_import(any_engine, history)
     conn.rollback()
     assert not an.cache_state(conn, alice).importing
     assert an.overview(conn, alice).plays == len(HISTORY) + 1
+
+
+def test_a_view_another_thread_is_computing_is_waited_for_not_computed_again(engine):
+    from concurrent.futures import Future
+
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+
+    def view(conn, user_id):
+        raise AssertionError("computed although another thread was computing it")
+
+    with engine.connect() as conn:
+        state = an.cache_state(conn, alice)
+        computing = Future()
+        an._PENDING[(str(engine.url), alice, "view", ())] = (state.version, computing)
+        try:
+            computing.set_result("the other thread's answer")
+            assert an.cached(conn, alice, view, state=state) == "the other thread's answer"
+        finally:
+            an._PENDING.clear()
+
+
+def test_a_failing_view_leaves_nothing_pending(engine):
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+
+    def view(conn, user_id):
+        raise RuntimeError("the database went away")
+
+    with engine.connect() as conn, pytest.raises(RuntimeError):
+        an.cached(conn, alice, view)
+    assert not an._PENDING
