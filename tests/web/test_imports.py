@@ -219,6 +219,9 @@ def test_an_upload_is_imported_by_a_child_process_at_low_priority(authenticated_
     assert authenticated_client.get(f"{url}/progress").get_json()["status"] == "done"
     assert count_plays(engine) == 3 and not folder.exists()
     assert batch_id not in pipeline._running_here
+    with engine.connect() as conn:  # the child named itself the runner: a server restart cannot orphan the batch
+        runner = conn.execute(sa.select(import_batches.c.report)).scalar_one()["runner"]
+    assert runner["pid"] != os.getpid()
     imports._child(lambda: None)  # the child's first step, here with os.nice counted (conftest)
     assert niceness.value == 10
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import shutil
+import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -72,12 +74,22 @@ def _import_upload(database_url: str, batch_id: int, folder: Path, paths: list[P
     """The background job: import the saved upload, then delete it."""
     engine = db.make_engine(database_url)
     try:
+        _claim(engine, batch_id)
         run_import(engine, batch_id, paths, limits=limits)
     except Exception:  # run_import has marked the batch failed and logged why
         log.warning("import %s ended with an error", batch_id)
     finally:
         engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _claim(engine, batch_id: int) -> None:
+    """Name this process the batch's runner: whether it still runs is then known from its pid,
+    also after the server that started it was restarted."""
+    with db.transaction(engine) as conn:
+        report = conn.execute(sa.select(import_batches.c.report).where(import_batches.c.id == batch_id)).scalar_one()
+        runner = {"host": socket.gethostname(), "pid": os.getpid()}
+        conn.execute(import_batches.update().where(import_batches.c.id == batch_id).values(report={**report, "runner": runner}))
 
 
 def _batch_or_404(batch_id: int) -> dict:
