@@ -176,6 +176,14 @@ def main() -> int:
         import_started = time.monotonic()
         writer = subprocess.Popen([sys.executable, "-c", MTM, "import", str(export), "--user", importer],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        finished: dict = {}
+
+        def wait_for_import() -> None:  # reads its output as it comes, and notes when it ended
+            finished["output"] = writer.communicate()[0]
+            finished["at"] = time.monotonic()
+
+        waiter = threading.Thread(target=wait_for_import)
+        waiter.start()
         results: list[tuple] = []
         lock = threading.Lock()
         deadline = time.monotonic() + args.seconds
@@ -190,8 +198,10 @@ def main() -> int:
         elapsed = time.monotonic() - started
         client_cpu = time.process_time() - client_cpu
         server_cpu = cpu_seconds(server.pid) - server_cpu
-        writer_out, _ = writer.communicate(timeout=args.seconds + 600)  # the import runs to its end
-        import_seconds = time.monotonic() - import_started
+        waiter.join(timeout=args.seconds + 600)  # the import runs to its end
+        if waiter.is_alive():
+            raise SystemExit(f"the import did not end within {args.seconds + 600:.0f} s after the clients")
+        writer_out, import_seconds = finished["output"], finished["at"] - import_started
         import_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)  # the import: the only child reaped so far
         import_cpu = import_cpu.ru_utime + import_cpu.ru_stime
     finally:
