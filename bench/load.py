@@ -5,10 +5,12 @@
 The 1M-play history of bench/pages.py (generated once, cached in bench/out/) is copied to
 bench/out/load.sqlite3; `mtm serve` (waitress) serves it on 127.0.0.1; each client is a thread
 with its own requests.Session, logged in through a one-time link, requesting a mix of pages and
-API calls for the given time. Meanwhile `mtm import` (another process) imports a generated
-extended-history export (bench/import.py's, cached in bench/out/) into the same database. Prints requests/s, p50/p95/p99, errors and how often "database is
-locked" was seen (in answers or the server's log). Target: 0 errors, 0 locked, p99 ≤ 500 ms.
-Loopback only; every loop is bounded by the deadline.
+API calls for the given time. Meanwhile `mtm import` (another process, at the low CPU priority
+it gives itself) imports a generated extended-history export (bench/import.py's, cached in
+bench/out/) into the same database. Prints requests/s, p50/p95/p99, errors, how often "database
+is locked" was seen (in answers or the server's log) and the CPU seconds of server, clients and
+import; every request's time goes to bench/out/load-requests.csv. Target: 0 errors, 0 locked,
+p99 ≤ 500 ms. Loopback only; every loop is bounded by the deadline.
 """
 
 from __future__ import annotations
