@@ -5,10 +5,12 @@
 The 1M-play history of bench/pages.py (generated once, cached in bench/out/) is copied to
 bench/out/load.sqlite3; `mtm serve` (waitress) serves it on 127.0.0.1; each client is a thread
 with its own requests.Session, logged in through a one-time link, requesting a mix of pages and
-API calls for the given time. Meanwhile `mtm import` (another process) imports a generated
-extended-history export (bench/import.py's, cached in bench/out/) into the same database. Prints requests/s, p50/p95/p99, errors and how often "database is
-locked" was seen (in answers or the server's log). Target: 0 errors, 0 locked, p99 ≤ 500 ms.
-Loopback only; every loop is bounded by the deadline.
+API calls for the given time. Meanwhile `mtm import` (another process, at the low CPU priority
+it gives itself) imports a generated extended-history export (bench/import.py's, cached in
+bench/out/) into the same database. Prints requests/s, p50/p95/p99, errors, how often "database
+is locked" was seen (in answers or the server's log) and the CPU seconds of server, clients and
+import; every request's time goes to bench/out/load-requests.csv. Target: 0 errors, 0 locked,
+p99 ≤ 500 ms. Loopback only; every loop is bounded by the deadline.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import importlib.util
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -106,7 +109,7 @@ def log_in(link: str) -> requests.Session:
 
 
 def client_loop(session, base, urls, deadline, seed, think, results, lock) -> None:
-    """Request random URLs of the mix until the deadline; record (ms, status, locked, error)."""
+    """Request random URLs of the mix until the deadline; record (ms, status, locked, error, url, started)."""
     rng = random.Random(seed)
     mine = []
     while time.monotonic() < deadline:
@@ -116,11 +119,18 @@ def client_loop(session, base, urls, deadline, seed, think, results, lock) -> No
         started = time.perf_counter()
         try:
             answer = session.get(base + url, timeout=30)
-            mine.append(((time.perf_counter() - started) * 1000, answer.status_code, LOCKED in answer.text, None))
+            mine.append(((time.perf_counter() - started) * 1000, answer.status_code, LOCKED in answer.text, None, url,
+                         started))  # fmt: skip
         except requests.RequestException as error:
-            mine.append(((time.perf_counter() - started) * 1000, 0, False, type(error).__name__))
+            mine.append(((time.perf_counter() - started) * 1000, 0, False, type(error).__name__, url, started))
     with lock:
         results.extend(mine)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -133,7 +143,6 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--import-plays", type=int, default=1_000_000, help="size of the export imported meanwhile")
-    parser.add_argument("--nice-import", type=int, default=0, help="run mtm import with this niceness (nice -n)")
     parser.add_argument("--think", type=float, default=0.0, help="mean pause between a client's requests (s)")
     parser.add_argument("--import-into", choices=["same", "other"], default="same",
                         help="import into the browsing user (their views' cache is invalidated by every batch) "
@@ -165,24 +174,38 @@ def main() -> int:
         wait_until_listening(port)
         sessions = [log_in(link) for link in login_links(path, args.clients, base)]
         print(f"{args.clients} clients × {args.seconds:.0f} s (think {args.think} s) on {len(urls)} pages and API "
-              f"calls, {args.plays:,} plays, while an import (nice {args.nice_import}) writes into the {args.import_into} user …")  # fmt: skip
+              f"calls, {args.plays:,} plays, while an import (mtm import, at its own low priority) writes into the {args.import_into} user …")  # fmt: skip
         import_started = time.monotonic()
-        nice = ["nice", "-n", str(args.nice_import)] if args.nice_import else []
-        writer = subprocess.Popen([*nice, sys.executable, "-c", MTM, "import", str(export), "--user", importer],
+        writer = subprocess.Popen([sys.executable, "-c", MTM, "import", str(export), "--user", importer],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        finished: dict = {}
+
+        def wait_for_import() -> None:  # reads its output as it comes, and notes when it ended
+            finished["output"] = writer.communicate()[0]
+            finished["at"] = time.monotonic()
+
+        waiter = threading.Thread(target=wait_for_import)
+        waiter.start()
         results: list[tuple] = []
         lock = threading.Lock()
         deadline = time.monotonic() + args.seconds
         threads = [threading.Thread(target=client_loop, args=(s, base, urls, deadline, n, args.think, results, lock))
                    for n, s in enumerate(sessions)]  # fmt: skip
         started = time.monotonic()
+        t0, client_cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_seconds(server.pid)
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=args.seconds + 60)
         elapsed = time.monotonic() - started
-        writer_out, _ = writer.communicate(timeout=args.seconds + 600)  # the import runs to its end
-        import_seconds = time.monotonic() - import_started
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = cpu_seconds(server.pid) - server_cpu
+        waiter.join(timeout=args.seconds + 600)  # the import runs to its end
+        if waiter.is_alive():
+            raise SystemExit(f"the import did not end within {args.seconds + 600:.0f} s after the clients")
+        writer_out, import_seconds = finished["output"], finished["at"] - import_started
+        import_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)  # the import: the only child reaped so far
+        import_cpu = import_cpu.ru_utime + import_cpu.ru_stime
     finally:
         if writer is not None and writer.poll() is None:
             writer.kill()
@@ -191,6 +214,9 @@ def main() -> int:
         server_log.close()
     locked_in_log = (pages.OUT / "load-server.log").read_text().count(LOCKED)
 
+    with (pages.OUT / "load-requests.csv").open("w") as out:  # every request, for a closer look
+        out.write("second,ms,status,url\n")
+        out.writelines(f"{r[5] - t0:.3f},{r[0]:.1f},{r[1]},{r[4]}\n" for r in sorted(results, key=lambda r: r[5]))
     times = [r[0] for r in results]
     errors = [r for r in results if r[3] or r[1] >= 400]
     locked = sum(1 for r in results if r[2]) + locked_in_log
@@ -203,6 +229,8 @@ def main() -> int:
     print(f"requests: {len(results):,} in {elapsed:.1f} s = {len(results) / elapsed:,.1f} requests/s")
     print(f"latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {max(times):.0f} ms")
     print(f"errors: {len(errors)}; \"{LOCKED}\": {locked}")
+    print(f"CPU seconds: server {server_cpu:.0f} (in the {elapsed:.0f} s of requests), clients {client_cpu:.0f}, "
+          f"import {import_cpu:.0f} (all of it); {os.cpu_count()} cores")  # fmt: skip
     if errors:
         print("first errors:", errors[:5])
     ok = not errors and not locked and p99 <= TARGET_P99_MS and writer.returncode == 0

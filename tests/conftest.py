@@ -105,6 +105,19 @@ def config(database_url, database_dir, request) -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def niceness(monkeypatch) -> SimpleNamespace:
+    """No test lowers the test process's CPU priority: os.nice only counts here (`niceness.value`)."""
+    state = SimpleNamespace(value=0)
+
+    def nice(increment: int) -> int:
+        state.value += increment
+        return state.value
+
+    monkeypatch.setattr(os, "nice", nice)
+    return state
+
+
 @pytest.fixture(scope="session")
 def shared_app(template_db, tmp_path_factory):
     """The app object, built once: building it (mostly compiling routes) costs more than a test."""

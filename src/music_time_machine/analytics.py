@@ -5,22 +5,26 @@ from __future__ import annotations
 import threading
 
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import rollups
+from .clock import utcnow
+from .importers.pipeline import is_dead
 from .rollups import month_of
 from .schema import (
     artists,
     daily_plays,
     hourly_plays,
+    import_batches,
     monthly_artists,
     monthly_charts,
     monthly_tracks,
     plays,
+    rollup_state,
     snapshots,
     track_totals,
     tracks,
@@ -40,9 +44,9 @@ class Overview:
     podcast_plays: int
 
 
-def overview(conn: Connection, user_id: int) -> Overview:
+def overview(conn: Connection, user_id: int, state: CacheState | None = None) -> Overview:
     """The user's basic numbers (remembered until their plays change)."""
-    return cached(conn, user_id, _overview)
+    return cached(conn, user_id, _overview, state=state)
 
 
 def _overview(conn: Connection, user_id: int) -> Overview:
@@ -78,31 +82,106 @@ def _overview(conn: Connection, user_id: int) -> Overview:
     )
 
 
+def play_counts(conn: Connection, user_id: int, state: CacheState | None = None) -> tuple[int, int]:
+    """(plays, distinct tracks) of all the user's plays, podcasts included (remembered until they change).
+
+    Counting a million plays takes a quarter of a second; /settings and /status ask often."""
+    return cached(conn, user_id, _play_counts, state=state)
+
+
+def _play_counts(conn: Connection, user_id: int) -> tuple[int, int]:
+    row = conn.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.distinct(plays.c.track_id))).where(plays.c.user_id == user_id)
+    ).one()
+    return row[0], row[1]
+
+
 # --- a cache keyed by the rollups' version ----------------------------------------------------
 
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 1024
 _CACHE_LOCK = threading.Lock()
+_PENDING: dict = {}  # key -> (version, Future) of a view being computed
 
 
-def cached(conn: Connection, user_id: int, fn, *args):
+@dataclass(frozen=True)
+class CacheState:
+    """What decides whether a remembered answer may be served: the user's rollups version, and
+    whether an import into the user is running (then the answers from before it are served)."""
+
+    version: int
+    importing: bool
+
+
+def cache_state(conn: Connection, user_id: int) -> CacheState:
+    """The user's CacheState (one query; one more while a batch is marked running)."""
+    b = import_batches.c
+    version, running = conn.execute(
+        sa.select(
+            sa.select(rollup_state.c.version).where(rollup_state.c.user_id == user_id).scalar_subquery(),
+            sa.exists().where(b.user_id == user_id, b.status == "running"),
+        )
+    ).one()
+    return CacheState(version or 0, bool(running) and import_running(conn, user_id))
+
+
+def import_running(conn: Connection, user_id: int) -> bool:
+    """Whether an import into the user is running (a batch marked running whose process is alive)."""
+    b = import_batches.c
+    batches = conn.execute(  # the runner only: a running report grows with every file
+        sa.select(b.id, b.status, b.report["runner"].label("runner"), b.created_at)
+        .where(b.user_id == user_id, b.status == "running")
+    ).mappings()
+    now = utcnow()
+    return any(not is_dead({**batch, "report": {"runner": batch["runner"]}}, now=now) for batch in batches)
+
+
+def cached(conn: Connection, user_id: int, fn, *args, state: CacheState | None = None):
     """`fn(conn, user_id, *args)`, remembered until the user's rollups change.
 
     Every view is a pure function of the rollups (and of its arguments, which include the
     period, so a new day is a new key); the version changes with every store, clear, time-zone
-    or threshold change, so a hit is always what a fresh query would answer. Per process, small.
-    Only for functions that read nothing but the rollups and the catalogue (not snapshots).
+    or threshold change, so a hit is what a fresh query would answer. Except while an import
+    into the user runs: every file it stores changes the version, and recomputing every view
+    after every file would cost the pages more than the import; so the last answer is served
+    until the import ends (or its process dies), and the pages say so (`import_running`).
+    Per process, small. Only for functions that read nothing but the rollups, the catalogue
+    and the plays (every change of a user's plays, podcasts included, changes the version).
     """
-    key = (str(conn.engine.url), user_id, rollups.version(conn, user_id), fn.__name__, args)
+    state = state or cache_state(conn, user_id)
+    key = (str(conn.engine.url), user_id, fn.__name__, args)
     with _CACHE_LOCK:  # waitress serves requests from several threads
-        if key in _CACHE:
+        hit = _CACHE.get(key)
+        if hit is not None and (hit[0] == state.version or state.importing):
             _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = fn(conn, user_id, *args)
+            return hit[1]
+        # One thread computes a view; others asking for it meanwhile wait for its answer (when
+        # they would accept it) instead of computing it again: 50 visitors of a cold page.
+        pending = _PENDING.get(key)
+        if pending is not None and (pending[0] == state.version or state.importing):
+            waiting = pending[1]
+        else:
+            waiting, mine = None, Future()
+            if pending is None:
+                _PENDING[key] = (state.version, mine)
+    if waiting is not None:
+        return waiting.result()
+    try:
+        value = fn(conn, user_id, *args)
+    except BaseException as error:
+        with _CACHE_LOCK:
+            if _PENDING.get(key, (None, None))[1] is mine:
+                del _PENDING[key]
+        mine.set_exception(error)
+        raise
     with _CACHE_LOCK:
-        _CACHE[key] = value
+        _CACHE[key] = (state.version, value)
+        _CACHE.move_to_end(key)
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
+        if _PENDING.get(key, (None, None))[1] is mine:
+            del _PENDING[key]
+    mine.set_result(value)
     return value
 
 
@@ -223,13 +302,21 @@ def _period_cells(user_id: int, period: Period) -> tuple:
     return _range_cells(user_id, period), []
 
 
-def _range_cells(user_id: int, period: Period):
+def _range_cells(user_id: int, period: Period, *, artists_only: bool = False):
     """A subquery of (track_id, artist_id, plays, listens, ms_played, skips) rows covering the
     period exactly: whole months from monthly_tracks, the partial months at its ends from
-    daily_plays (so a range with a cutoff on the 9th counts from the 9th)."""
-    m, d = monthly_tracks.c, daily_plays.c
-    cols_m = [m.track_id, m.artist_id, m.plays, m.listens, m.ms_played, m.skips]
-    cols_d = [d.track_id, d.artist_id, d.plays, d.listens, d.ms_played, d.skips]
+    daily_plays (so a range with a cutoff on the 9th counts from the 9th). With `artists_only`,
+    (artist_id, plays, listens, ms_played) rows, the whole months from monthly_artists (a
+    month has about half as many artists as tracks)."""
+    d = daily_plays.c
+    if artists_only:
+        m = monthly_artists.c
+        cols_m = [m.artist_id, m.plays, m.listens, m.ms_played]
+        cols_d = [d.artist_id, d.plays, d.listens, d.ms_played]
+    else:
+        m = monthly_tracks.c
+        cols_m = [m.track_id, m.artist_id, m.plays, m.listens, m.ms_played, m.skips]
+        cols_d = [d.track_id, d.artist_id, d.plays, d.listens, d.ms_played, d.skips]
     start, end = period.start, period.end
     full_from = None if start is None else (start if start.day == 1 else _next_month(start))
     after_end = None if end is None else end + timedelta(days=1)
@@ -305,7 +392,10 @@ def top_tracks(conn: Connection, user_id: int, period: Period, by: str = "listen
 
 def top_artists(conn: Connection, user_id: int, period: Period, by: str = "listens", limit: int = CHART_SIZE) -> list[dict]:
     """The period's most played artists, by listens or by minutes."""
-    cells, where = _period_cells(user_id, period)
+    if period.start is None and period.end is None:
+        cells, where = track_totals, [track_totals.c.user_id == user_id]
+    else:
+        cells, where = _range_cells(user_id, period, artists_only=True), []
     listens, ms = sa.func.sum(cells.c.listens), sa.func.sum(cells.c.ms_played)
     rows = conn.execute(
         sa.select(cells.c.artist_id, listens, ms)
@@ -479,7 +569,7 @@ def time_per_month(conn: Connection, user_id: int, period: Period) -> list[dict]
 
 def skip_rate(conn: Connection, user_id: int, period: Period) -> dict:
     """Share of the period's plays that were skipped, overall and per month."""
-    months = time_per_month(conn, user_id, period)
+    months = cached(conn, user_id, time_per_month, period)  # the same as /api/v1/time's
     plays_ = sum(m["plays"] for m in months)
     skips = sum(m["skips"] for m in months)
     return {
@@ -491,7 +581,7 @@ def skip_rate(conn: Connection, user_id: int, period: Period) -> dict:
 def taste_shift(conn: Connection, user_id: int, period: Period, artists_count: int = 8) -> dict:
     """Monthly chart ranks (1–50, None when out of the chart) of the period's top artists."""
     months = _series_months(conn, user_id, period)
-    top = top_artists(conn, user_id, period, limit=artists_count)
+    top = cached(conn, user_id, top_artists, period, "listens", CHART_SIZE)[:artists_count]  # as /api/v1/top/artists
     ids = [a["id"] for a in top]
     c = monthly_charts.c
     ranks: dict[int, dict[str, int]] = {i: {} for i in ids}
@@ -587,9 +677,10 @@ def _play_sources(conn: Connection, user_id: int) -> dict[str, tuple[str, ...]]:
     return {month: tuple(sources) for month, sources in coverage.items()}
 
 
-def data_coverage(conn: Connection, user_id: int) -> list[dict]:
+def data_coverage(conn: Connection, user_id: int, state: CacheState | None = None) -> list[dict]:
     """Every month with data and where it came from (extended/account/api plays, snapshots)."""
-    coverage = {month: set(sources) for month, sources in cached(conn, user_id, _play_sources).items()}
+    sources = cached(conn, user_id, _play_sources, state=state)
+    coverage = {month: set(kinds) for month, kinds in sources.items()}
     for month in snapshot_months(conn, user_id):
         coverage.setdefault(month, set()).add("snapshot")
     order = ["extended", "account", "api", "snapshot"]
@@ -786,16 +877,21 @@ def track_page(conn: Connection, user_id: int, track_id: int) -> dict | None:
     }  # fmt: skip
 
 
-def dashboard(conn: Connection, user_id: int) -> dict:
-    """The home page's numbers beyond `overview`: turnover, consistency, coverage, discoveries."""
-    growth = cached(conn, user_id, catalogue_growth, Period("all", None, None))
-    latest = conn.execute(
+def _latest_day(conn: Connection, user_id: int) -> date | None:
+    return conn.execute(
         sa.select(sa.func.max(track_totals.c.last_day)).where(track_totals.c.user_id == user_id)
-    ).scalar()
+    ).scalar()  # no index on last_day: a scan of the user's tracks, 5 ms at 60,000 tracks
+
+
+def dashboard(conn: Connection, user_id: int, state: CacheState | None = None) -> dict:
+    """The home page's numbers beyond `overview`: turnover, consistency, coverage, discoveries."""
+    state = state or cache_state(conn, user_id)
+    growth = cached(conn, user_id, catalogue_growth, Period("all", None, None), state=state)
+    latest = cached(conn, user_id, _latest_day, state=state)
     return {
-        "track_turnover": cached(conn, user_id, track_turnover),
-        "most_consistent_artist": cached(conn, user_id, most_consistent_artist),
-        "coverage": data_coverage(conn, user_id),
+        "track_turnover": cached(conn, user_id, track_turnover, state=state),
+        "most_consistent_artist": cached(conn, user_id, most_consistent_artist, state=state),
+        "coverage": data_coverage(conn, user_id, state),
         "new_tracks_per_month": [{"month": g["month"], "new_tracks": g["new_tracks"]} for g in growth],
         "latest_day": _iso(latest),
         "snapshot_months": snapshot_months(conn, user_id),

@@ -182,7 +182,9 @@ def list_users() -> None:
 def import_command(paths: tuple[Path, ...], user_name: str | None, keep_personal: bool, include_incognito: bool) -> None:
     """Import Spotify data exports: zips, folders or JSON files (extended history or account data)."""
     from .importers.pipeline import ImportOptions, count_files, limits_for, run_import, start_import
+    from .niceness import lower_priority
 
+    lower_priority()  # an import takes a whole core for minutes; served pages come first
     for path in paths:
         if not path.exists():
             raise click.ClickException(f"{path} does not exist.")

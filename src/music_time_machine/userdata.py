@@ -9,7 +9,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import rollups
+from . import analytics, rollups
 from .schema import import_batches, playlists, plays, snapshots, users
 
 
@@ -27,9 +27,7 @@ class DataStatistics:
 
 def statistics(conn: Connection, user_id: int) -> DataStatistics:
     """Counts of the user's tracks, plays and snapshots, their last snapshot and sync, the database size."""
-    played = conn.execute(
-        sa.select(sa.func.count(), sa.func.count(sa.distinct(plays.c.track_id))).where(plays.c.user_id == user_id)
-    ).one()
+    played = analytics.play_counts(conn, user_id)
     taken = conn.execute(
         sa.select(sa.func.count(sa.distinct(snapshots.c.taken_on)), sa.func.max(snapshots.c.taken_on)).where(
             snapshots.c.user_id == user_id

@@ -39,6 +39,10 @@ def test_upload_a_zip_follow_the_progress_read_the_report_and_see_the_home_numbe
     page.wait_for_url("**/import/*")
     assert page.locator("#files-done").inner_text() == "0"
     assert page.locator("#refresh").is_visible()
+    page.goto("/")  # while the import runs, the pages say their figures may be from before it
+    assert page.locator("#import-running").is_visible()
+    assert page.locator('[data-stat="plays"]').inner_text() == "1"
+    page.go_back()
     gate.set()
     # The page's script polls the progress and shows the report when the import is over.
     page.locator('#import-status[data-status="failed"]').wait_for()
@@ -47,5 +51,6 @@ def test_upload_a_zip_follow_the_progress_read_the_report_and_see_the_home_numbe
 
     page.click("text=Home")
     assert page.locator('[data-stat="plays"]').inner_text() == "6"  # 1 + 8 added, less 3 podcast and audiobook plays
+    assert page.locator("#import-running").count() == 0
     page.goto("/imports")
     assert page.locator("#imports").inner_text().count("my_spotify_data.zip") == 1

@@ -13,6 +13,7 @@ Every play but the skip lasts 200 s and is a listen.
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from factories import add_plays, make_user, play
 from music_time_machine import analytics as an
@@ -235,3 +236,82 @@ def test_the_range_filter_counts_the_cutoff_day_and_not_the_day_before(engine):
         assert sorted(t["title"] for t in an.top_tracks(conn, alice, period)) == ["OnCutoff", "Today"]
         period = an.resolve_period("12m", None, None, utcnow().date())
         assert len(an.top_tracks(conn, alice, period)) == 3
+
+
+def test_play_counts_include_podcasts_and_follow_every_change(any_engine, history):
+    """/settings and /status count from the cache; a podcast-only store must still show."""
+    conn, alice = history
+    assert an.play_counts(conn, alice) == (len(HISTORY), 4)
+    conn.rollback()
+    with transaction(any_engine) as writer:
+        add_plays(writer, alice, play("Pod", "Episode 1", "2025-04-01T10:00:00", kind="podcast"))
+    assert an.play_counts(conn, alice) == (len(HISTORY) + 1, 5)
+
+
+def test_play_counts_are_counted_once_per_version(engine):
+    """Counting a million plays takes a quarter of a second: the second ask must not count again."""
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        add_plays(conn, alice, play("A", "A1"))
+    seen = []
+    listen = lambda *args: seen.append(args[2])  # noqa: E731  (conn, cursor, statement, …)
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with engine.connect() as conn:
+            assert an.play_counts(conn, alice) == an.play_counts(conn, alice) == (1, 1)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    assert sum("count(DISTINCT plays.track_id)" in statement for statement in seen) == 1
+
+
+def test_cache_state_knows_the_version_and_a_running_import(any_engine, history):
+    from music_time_machine.importers import pipeline
+
+    conn, alice = history
+    first = an.cache_state(conn, alice)
+    assert first.version and not first.importing
+    assert an.overview(conn, alice).plays == len(HISTORY)
+    conn.rollback()
+    with transaction(any_engine) as writer:
+        batch = pipeline.start_import(writer, alice, origin="cli", label="x", options=pipeline.ImportOptions(),
+                                      files_total=1)  # fmt: skip
+        add_plays(writer, alice, play("D", "D1", "2025-02-05T09:00:00"))
+    during = an.cache_state(conn, alice)
+    assert during.importing and during.version != first.version
+    assert an.overview(conn, alice).plays == len(HISTORY)  # remembered from before the import
+    pipeline._running_here.discard(batch)  # the import's process is gone
+    conn.rollback()
+    assert not an.cache_state(conn, alice).importing
+    assert an.overview(conn, alice).plays == len(HISTORY) + 1
+
+
+def test_a_view_another_thread_is_computing_is_waited_for_not_computed_again(engine):
+    from concurrent.futures import Future
+
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+
+    def view(conn, user_id):
+        raise AssertionError("computed although another thread was computing it")
+
+    with engine.connect() as conn:
+        state = an.cache_state(conn, alice)
+        computing = Future()
+        an._PENDING[(str(engine.url), alice, "view", ())] = (state.version, computing)
+        try:
+            computing.set_result("the other thread's answer")
+            assert an.cached(conn, alice, view, state=state) == "the other thread's answer"
+        finally:
+            an._PENDING.clear()
+
+
+def test_a_failing_view_leaves_nothing_pending(engine):
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+
+    def view(conn, user_id):
+        raise RuntimeError("the database went away")
+
+    with engine.connect() as conn, pytest.raises(RuntimeError):
+        an.cached(conn, alice, view)
+    assert not an._PENDING

@@ -36,6 +36,11 @@ def test_import_shows_a_report_table_and_stores_the_plays(runner, engine, user):
         assert conn.execute(sa.select(import_batches.c.origin, import_batches.c.status)).one() == ("cli", "done")
 
 
+def test_the_import_runs_at_low_cpu_priority(runner, engine, user, niceness):
+    assert runner.invoke(cli, ["import", str(AUDIO)]).exit_code == 0
+    assert niceness.value == 10  # os.nice is counted, not called, in the tests (conftest)
+
+
 def test_a_failed_file_makes_the_exit_status_non_zero(runner, engine, user, tmp_path):
     (tmp_path / "broken.json").write_text('[{"ts": "2024-01-01T00:00:00Z",')
     result = runner.invoke(cli, ["import", str(tmp_path / "broken.json"), str(AUDIO)])
@@ -80,3 +85,11 @@ def test_the_file_size_limit_comes_from_the_environment(runner, engine, user, tm
     result = runner.invoke(cli, ["import", str(tmp_path / "big.json")], env={"MTM_IMPORT_MAX_FILE_MB": "1"})
     assert result.exit_code == 1
     assert "big.json is larger than the limit of 1 MB per file." in result.output
+
+
+def test_lowering_the_priority_never_raises_it(niceness):
+    from music_time_machine.niceness import lower_priority
+
+    niceness.value = 15
+    lower_priority()
+    assert niceness.value == 15

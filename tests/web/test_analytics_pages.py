@@ -137,3 +137,34 @@ def test_a_custom_period_at_the_end_of_the_calendar_falls_back_on_the_page(authe
     response = authenticated_client.get("/analytics?to=9999-12-31")
     assert response.status_code == 200
     assert active_ranges(response.get_data(as_text=True)) == ["12m"]  # like any other unusable period
+
+
+@pytest.mark.parametrize("ending", ["finishes", "dies"])
+def test_while_an_import_runs_the_figures_from_before_it_are_shown_and_then_the_new_ones(
+    engine, logged_in_as, alice, ending
+):
+    """Every file an import stores changes the cache's version; while it runs, the pages keep the
+    figures they had (and say so) instead of recomputing every view after every file."""
+    from music_time_machine.importers import pipeline
+
+    client = logged_in_as(alice)
+    assert client.get("/api/v1/overview").get_json()["plays"] == 4
+    before = client.get("/analytics?range=all").get_data(as_text=True)
+    assert 'id="import-running"' not in before
+    with transaction(engine) as conn:
+        batch = pipeline.start_import(conn, alice, origin="cli", label="x", options=pipeline.ImportOptions(),
+                                      files_total=2)  # fmt: skip
+        add_plays(conn, alice, play("D", "D1", "2025-02-05T09:00:00"))  # its first file
+    assert client.get("/api/v1/overview").get_json()["plays"] == 4
+    during = client.get("/analytics?range=all").get_data(as_text=True)
+    assert 'id="import-running"' in during and ">D<" not in during
+    assert 'id="import-running"' in client.get("/").get_data(as_text=True)
+    if ending == "finishes":
+        pipeline._finish(engine, batch, {"files": []})
+    pipeline._running_here.discard(batch)  # run_import's last step (or, for "dies": its process is gone)
+    assert client.get("/api/v1/overview").get_json()["plays"] == 5
+    after = client.get("/analytics?range=all").get_data(as_text=True)
+    assert 'id="import-running"' not in after and ">D<" in after
+    with transaction(engine) as conn:
+        bob = users.find_user(conn, "bob")["id"]
+    assert 'id="import-running"' not in logged_in_as(bob).get("/").get_data(as_text=True)  # only alice imports

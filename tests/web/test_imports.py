@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -202,3 +203,35 @@ def test_an_upload_that_cannot_start_leaves_no_files_behind(authenticated_client
     response = upload(authenticated_client, ("StreamingHistory_music_0.json", io.BytesIO(b"[]")))
     assert response.status_code == 500 and b"nothing was changed" in response.data
     assert not list(Path(app.instance_path, "uploads").iterdir())
+
+
+@pytest.mark.slow
+def test_an_upload_is_imported_by_a_child_process_at_low_priority(authenticated_client, app, engine, user, niceness):
+    """The server's default runner: a spawned process, not a thread sharing the requests' interpreter lock."""
+    from music_time_machine.web import imports
+
+    app.extensions["mtm_import_runner"] = lambda job, *args: jobs.append((job, args))
+    jobs.clear()
+    url = upload(authenticated_client, (AUDIO, io.BytesIO((EXPORTS / AUDIO).read_bytes()))).headers["Location"]
+    (job, args), = jobs
+    batch_id, folder = args[1], args[2]
+    imports._in_child_process(job, *args)  # what the background thread does; returns when the child ended
+    assert authenticated_client.get(f"{url}/progress").get_json()["status"] == "done"
+    assert count_plays(engine) == 3 and not folder.exists()
+    assert batch_id not in pipeline._running_here
+    with engine.connect() as conn:  # the child named itself the runner: a server restart cannot orphan the batch
+        runner = conn.execute(sa.select(import_batches.c.report)).scalar_one()["runner"]
+    assert runner["pid"] != os.getpid()
+    imports._child(lambda: None)  # the child's first step, here with os.nice counted (conftest)
+    assert niceness.value == 10
+
+
+@pytest.mark.slow
+def test_an_import_whose_child_process_died_shows_as_failed(authenticated_client, app, user, queued_imports):
+    from music_time_machine.web import imports
+
+    url = upload(authenticated_client, (AUDIO, io.BytesIO((EXPORTS / AUDIO).read_bytes()))).headers["Location"]
+    (_job, args), = jobs
+    assert authenticated_client.get(f"{url}/progress").get_json()["status"] == "running"
+    imports._in_child_process(os._exit, *args[:2])  # a child that ends at once, with an error, importing nothing
+    assert authenticated_client.get(f"{url}/progress").get_json()["status"] == "failed"

@@ -14,7 +14,7 @@ from .. import analytics as an
 from .. import db
 from .auth import current_user
 from .openapi import document
-from .views import local_today, parse_by, parse_choice, q
+from .views import cache_state, local_today, parse_by, parse_choice, q
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -74,7 +74,7 @@ def openapi():
 def overview():
     """The home page's numbers."""
     conn, uid = db.get_conn(), _uid()
-    basic = an.overview(conn, uid)
+    basic = an.overview(conn, uid, cache_state())
     user = current_user()
     return {
         "plays": basic.plays, "listening_hours": basic.listening_hours, "distinct_tracks": basic.distinct_tracks,
@@ -83,7 +83,7 @@ def overview():
         "last_play": basic.last_play.isoformat() if basic.last_play else None,
         "needs_reconnect": bool(user["needs_reconnect"]),
         "blocked_until": user["blocked_until"].isoformat() if user["blocked_until"] else None,
-        **an.dashboard(conn, uid),
+        **an.dashboard(conn, uid, cache_state()),
     }  # fmt: skip
 
 
@@ -146,7 +146,7 @@ def months():
     """Months with plays and months with Spotify snapshots."""
     conn, uid = db.get_conn(), _uid()
     return {"plays": an.data_months(conn, uid), "snapshots": an.snapshot_months(conn, uid),
-            "coverage": an.data_coverage(conn, uid)}  # fmt: skip
+            "coverage": an.data_coverage(conn, uid, cache_state())}  # fmt: skip
 
 
 @bp.get("/charts/<month>")

@@ -8,6 +8,7 @@ from .. import analytics, db
 from ..clock import utcnow
 from . import charts
 from .auth import current_user, safe_next_url
+from .views import cache_state
 
 bp = Blueprint("dashboard", __name__)
 
@@ -22,8 +23,8 @@ def index():
             session["next_url"] = next_url
         return render_template("start.html")
     conn = db.get_conn()
-    overview = analytics.overview(conn, user["id"])
-    summary = analytics.dashboard(conn, user["id"]) if overview.plays else None
+    overview = analytics.overview(conn, user["id"], cache_state())
+    summary = analytics.dashboard(conn, user["id"], cache_state()) if overview.plays else None
     chart = None
     if summary:
         growth = summary["new_tracks_per_month"]

@@ -1,13 +1,17 @@
 """Importing from the browser: upload an export, follow its progress, read its report and past ones.
 
-The upload is saved under the instance folder and imported by a background thread with its own
-database connections (the pipeline opens a transaction per file), so the page answers at once.
+The upload is saved under the instance folder and imported by a child process at low CPU
+priority (a thread of the server would share its interpreter lock with the requests), with its
+own database connections (the pipeline opens a transaction per file), so the page answers at once.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import shutil
+import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from .. import db
+from ..importers import pipeline
 from ..importers.pipeline import (
     ImportOptions,
     count_files,
@@ -27,13 +32,14 @@ from ..importers.pipeline import (
     run_import,
     start_import,
 )
+from ..niceness import lower_priority
 from ..schema import import_batches
 from .auth import current_user, login_required
 
 bp = Blueprint("imports", __name__)
 log = logging.getLogger(__name__)
 
-# One import at a time per process: imports are write-heavy, and SQLite has one writer anyway.
+# One import at a time per server: imports are write-heavy, and SQLite has one writer anyway.
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtm-import")
 
 
@@ -43,17 +49,47 @@ def submit(app, job, *args) -> None:
     if runner is not None:
         runner(job, *args)
     else:
-        _executor.submit(job, *args)
+        _executor.submit(_in_child_process, job, *args)
 
 
-def _import_upload(engine, batch_id: int, folder: Path, paths: list[Path], limits) -> None:
-    """The background job: import the saved upload, then delete it."""
+def _in_child_process(job, database_url: str, batch_id: int, *args) -> None:
+    """Run the job in a fresh child process (at low priority) and wait for it to end."""
+    child = multiprocessing.get_context("spawn").Process(
+        target=_child, args=(job, database_url, batch_id, *args), name=f"mtm-import-{batch_id}"
+    )
     try:
+        child.start()
+        child.join()
+    finally:
+        # No longer running here: if the child died midway, the next page marks the batch failed.
+        pipeline._running_here.discard(batch_id)
+
+
+def _child(job, *args) -> None:
+    lower_priority()
+    job(*args)
+
+
+def _import_upload(database_url: str, batch_id: int, folder: Path, paths: list[Path], limits) -> None:
+    """The background job: import the saved upload, then delete it."""
+    engine = db.make_engine(database_url)
+    try:
+        _claim(engine, batch_id)
         run_import(engine, batch_id, paths, limits=limits)
     except Exception:  # run_import has marked the batch failed and logged why
         log.warning("import %s ended with an error", batch_id)
     finally:
+        engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _claim(engine, batch_id: int) -> None:
+    """Name this process the batch's runner: whether it still runs is then known from its pid,
+    also after the server that started it was restarted."""
+    with db.transaction(engine) as conn:
+        report = conn.execute(sa.select(import_batches.c.report).where(import_batches.c.id == batch_id)).scalar_one()
+        runner = {"host": socket.gethostname(), "pid": os.getpid()}
+        conn.execute(import_batches.update().where(import_batches.c.id == batch_id).values(report={**report, "runner": runner}))
 
 
 def _batch_or_404(batch_id: int) -> dict:
@@ -106,7 +142,6 @@ def upload():
             include_incognito=request.form.get("include_incognito") == "on",
         )
         limits = limits_for(current_app.config)
-        engine = db.get_engine()
         with db.write() as conn:
             batch_id = start_import(
                 conn, current_user()["id"], origin="web", label=", ".join(file.filename for file in files),
@@ -115,7 +150,7 @@ def upload():
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # the background import never started: nothing will
         raise
-    submit(current_app, _import_upload, engine, batch_id, folder, paths, limits)
+    submit(current_app, _import_upload, current_app.config["DATABASE_URL"], batch_id, folder, paths, limits)
     return redirect(url_for("imports.show", batch_id=batch_id))
 
 

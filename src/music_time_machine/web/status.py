@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, session
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import __version__, db
-from ..schema import job_runs, plays, snapshots
+from .. import __version__, analytics, db
+from ..schema import job_runs, snapshots
 
 bp = Blueprint("status", __name__)
 
@@ -25,11 +25,7 @@ def status():
             body["worker"] = {"last_run": last_run.isoformat() + "Z" if last_run else None}
             user_id = session.get("user_id")
             if user_id is not None:
-                played = conn.execute(
-                    sa.select(sa.func.count(), sa.func.count(sa.distinct(plays.c.track_id))).where(
-                        plays.c.user_id == user_id
-                    )
-                ).one()
+                played = analytics.play_counts(conn, user_id)
                 body["user"] = {
                     "plays": played[0],
                     "tracks": played[1],

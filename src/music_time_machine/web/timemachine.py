@@ -8,7 +8,7 @@ from .. import analytics as an
 from .. import db
 from . import charts
 from .auth import current_user, login_required
-from .views import local_today, parse_by, parse_choice, q
+from .views import cache_state, local_today, parse_by, parse_choice, q
 
 bp = Blueprint("timemachine", __name__)
 
@@ -29,7 +29,7 @@ def _month_or_404(month: str) -> str:
 def months():
     """Every month with data, grouped by year, with links to month pages and years."""
     conn = db.get_conn()
-    coverage = an.data_coverage(conn, _uid())
+    coverage = an.data_coverage(conn, _uid(), cache_state())
     years: dict[str, list] = {}
     for entry in coverage:
         years.setdefault(entry["month"][:4], []).append(entry)

@@ -7,9 +7,12 @@ import unicodedata
 from datetime import UTC, date
 from urllib.parse import quote
 
-from .. import analytics
+from flask import g
+
+from .. import analytics, db
 from ..clock import utcnow
 from ..rollups import zone
+from .auth import current_user
 
 
 def local_today(user) -> date:
@@ -35,10 +38,19 @@ def parse_by(value: str | None, *, strict: bool) -> str:
 
 def q(fn, *args):
     """`fn(conn, current user, *args)` through the analytics cache (see `analytics.cached`)."""
-    from .. import db
-    from .auth import current_user
+    return analytics.cached(db.get_conn(), current_user()["id"], fn, *args, state=cache_state())
 
-    return analytics.cached(db.get_conn(), current_user()["id"], fn, *args)
+
+def cache_state() -> analytics.CacheState:
+    """The logged-in user's analytics.CacheState, read once per request (one read transaction)."""
+    if "cache_state" not in g:
+        g.cache_state = analytics.cache_state(db.get_conn(), current_user()["id"])
+    return g.cache_state
+
+
+def import_running() -> bool:
+    """Whether an import into the logged-in user runs (the pages then say their figures may be older)."""
+    return current_user() is not None and cache_state().importing
 
 
 def attachment(filename: str) -> str:
