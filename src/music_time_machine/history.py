@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Connection
 from . import rollups
 from .db import insert_ignoring_conflicts
 from .records import PlayRecord, name_key
-from .schema import artists, plays, tracks
+from .schema import artists, play_stage, plays, tracks
 
 _CHUNK = 500  # keeps IN (...) lists under every database's parameter limit
 
@@ -44,19 +45,32 @@ class Catalogue:
     track_ids_by_uri: dict[str, int] = field(default_factory=dict)
     track_ids_by_name: dict[tuple[int, str], int] = field(default_factory=dict)  # (artist_id, title_key)
     songs: dict[int, tuple[int, str]] = field(default_factory=dict)  # track id -> (artist_id, title_key)
+    name_keys: dict[str, str] = field(default_factory=dict)  # name -> name_key, each name keyed once
+    local_times: dict[str, rollups.LocalTimes] = field(default_factory=dict)  # by time zone
+
+    def key(self, name: str) -> str:
+        found = self.name_keys.get(name)
+        if found is None:
+            found = self.name_keys[name] = name_key(name)
+        return found
 
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
-        keys: dict[str, str] = {}  # name -> name_key, each distinct name keyed once per call
-
-        def key(name: str) -> str:
-            found = keys.get(name)
-            if found is None:
-                found = keys[name] = name_key(name)
-            return found
-
-        self._resolve_artists(conn, {key(name): name for name in {r.artist_name for r in records}})
-        return self._resolve_tracks(conn, records, key)
+        by_uri = self.track_ids_by_uri
+        wanted_uris = {r.spotify_uri for r in records} - by_uri.keys()
+        wanted_uris.discard(None)
+        if wanted_uris:
+            self._load_tracks_by_uri(conn, sorted(wanted_uris))
+        # Records without a URI, or with one not stored yet, go by artist and title.
+        rest = [r for r in records if r.spotify_uri not in by_uri]
+        if rest:
+            key = self.key
+            self._resolve_artists(conn, {key(name): name for name in {r.artist_name for r in rest}})
+            self._resolve_tracks(conn, rest)
+        by_name, artist_ids, key = self.track_ids_by_name, self.artist_ids, self.key
+        return [
+            by_uri.get(r.spotify_uri) or by_name[(artist_ids[key(r.artist_name)], key(r.track_name))] for r in records
+        ]
 
     def _resolve_artists(self, conn: Connection, names: dict[str, str]) -> None:
         missing = [key for key in names if key not in self.artist_ids]
@@ -73,22 +87,16 @@ class Catalogue:
             rows = conn.execute(sa.select(artists.c.name_key, artists.c.id).where(artists.c.name_key.in_(chunk)))
             self.artist_ids.update((key, artist_id) for key, artist_id in rows)
 
-    def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord], key) -> list[int]:
-        by_uri, by_name, artist_ids = self.track_ids_by_uri, self.track_ids_by_name, self.artist_ids
-        wanted_uris = {r.spotify_uri for r in records if r.spotify_uri and r.spotify_uri not in by_uri}
-        if wanted_uris:
-            self._load_tracks_by_uri(conn, list(wanted_uris))
-        wanted_names = {
-            (artist_ids[key(r.artist_name)], key(r.track_name)) for r in records if not r.spotify_uri
-        } - by_name.keys()
+    def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord]) -> None:
+        """Create the tracks of these records (not found by URI) that are not known by name either."""
+        by_name, artist_ids, key = self.track_ids_by_name, self.artist_ids, self.key
+        wanted_names = {(artist_ids[key(r.artist_name)], key(r.track_name)) for r in records if not r.spotify_uri}
+        wanted_names -= by_name.keys()
         if wanted_names:
             self._load_tracks_by_name(conn, wanted_names)
-
         new_rows: dict[object, dict] = {}
         for r in records:
             uri = r.spotify_uri
-            if uri in by_uri:
-                continue
             artist_id = artist_ids[key(r.artist_name)]
             title_key = key(r.track_name)
             track = uri or (artist_id, title_key)
@@ -102,20 +110,14 @@ class Catalogue:
                 "spotify_uri": uri,
                 "kind": r.kind,
             }
-        if new_rows:
-            with_uri = [row for row in new_rows.values() if row["spotify_uri"]]
-            without_uri = [row for row in new_rows.values() if not row["spotify_uri"]]
-            if with_uri:
-                conn.execute(insert_ignoring_conflicts(conn, tracks), with_uri)
-                self._load_tracks_by_uri(conn, [row["spotify_uri"] for row in with_uri])
-            if without_uri:
-                conn.execute(tracks.insert(), without_uri)
-                self._load_tracks_by_name(conn, {(row["artist_id"], row["title_key"]) for row in without_uri})
-
-        return [
-            by_uri[r.spotify_uri] if r.spotify_uri else by_name[(artist_ids[key(r.artist_name)], key(r.track_name))]
-            for r in records
-        ]
+        with_uri = [row for row in new_rows.values() if row["spotify_uri"]]
+        without_uri = [row for row in new_rows.values() if not row["spotify_uri"]]
+        if with_uri:
+            conn.execute(insert_ignoring_conflicts(conn, tracks), with_uri)
+            self._load_tracks_by_uri(conn, [row["spotify_uri"] for row in with_uri])
+        if without_uri:
+            conn.execute(tracks.insert(), without_uri)
+            self._load_tracks_by_name(conn, {(row["artist_id"], row["title_key"]) for row in without_uri})
 
     def _load_tracks_by_uri(self, conn: Connection, uris: Sequence[str]) -> None:
         for chunk in _chunks(uris):
@@ -167,14 +169,12 @@ MATCH_WINDOW = {
 }
 _WIDEST = max(MATCH_WINDOW.values())
 
-_COLUMNS = (
-    "user_id", "track_id", "ended_at", "ms_played", "source", "kind", "skipped", "shuffle",
-    "offline", "incognito", "reason_start", "reason_end", "platform", "conn_country", "ip_addr",
-    "user_agent", "username", "batch_id",
-)  # fmt: skip
-_SQLITE_INSERT = (
-    f"INSERT OR IGNORE INTO plays ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-)
+# What is staged per play (schema.play_stage), in this order.
+_STAGE_COLUMNS = tuple(column.name for column in play_stage.columns)
+_NULLABLE = {column.name for column in play_stage.columns if column.nullable}
+# Python's sqlite3 binds None and bools about ten times slower than ints: flags go in as 0/1.
+_FLAG = {None: None, False: 0, True: 1}
+_PLAY_COLUMNS = [name for name in _STAGE_COLUMNS if name in plays.c]
 
 
 def store_plays(
@@ -191,34 +191,75 @@ def store_plays(
     catalogue = catalogue or Catalogue()
     track_ids = catalogue.resolve(conn, records)
     keep, replaced_ids = _plays_to_insert(conn, user_id, records, track_ids, catalogue)
-    removed = _music_plays_for_rollups(conn, sorted(replaced_ids)) if replaced_ids else []
-    if replaced_ids:
-        for chunk in _chunks(sorted(replaced_ids)):
-            conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
+    if not any(keep) and not replaced_ids:
+        return StoreResult(added=0, duplicates=len(records))
+    tz_name, _ = rollups.settings(conn, user_id)
+    local = catalogue.local_times.get(tz_name)
+    if local is None:
+        local = catalogue.local_times[tz_name] = rollups.LocalTimes(tz_name, iso=conn.dialect.name == "sqlite")
+    songs, flag, quarter = catalogue.songs, _FLAG, rollups.QUARTER_HOUR
+    # Staged rows, in _STAGE_COLUMNS order: the plays to insert, then the plays they replace.
     rows = [
         (
-            user_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, r.skipped, r.shuffle,
-            r.offline, r.incognito, r.reason_start, r.reason_end, r.platform, r.conn_country,
-            r.ip_addr, r.user_agent, r.username, batch_id,
-        )  # fmt: skip
-        for r, track_id, kept in zip(records, track_ids, keep, strict=True)
+            1, track_id, songs[track_id][0], r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped],
+            flag[r.shuffle], flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform,
+            r.conn_country, r.ip_addr, r.user_agent, r.username,
+        ) + local[r.ended_at - r.ended_at % quarter]
+        for r, track_id, kept in zip(records, track_ids, keep)
         if kept
-    ]
-    added = _insert_plays(conn, rows) if rows else 0
+    ]  # fmt: skip
+    adding = len(rows)
+    if replaced_ids:
+        rows += [
+            (-1, track_id, artist_id, ended_at, ms, source, "music", flag[skipped]) + (None,) * 10
+            + local[ended_at - ended_at % quarter]
+            for track_id, artist_id, ended_at, ms, skipped, source in _music_plays(conn, sorted(replaced_ids))
+        ]  # fmt: skip
+        for chunk in _chunks(sorted(replaced_ids)):
+            conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
+    conn.execute(sa.schema.CreateTable(play_stage))
+    _stage(conn, rows)
+    s = play_stage.c
+    added = conn.execute(
+        insert_ignoring_conflicts(conn, plays).from_select(
+            ["user_id", *_PLAY_COLUMNS, "batch_id"],
+            sa.select(
+                sa.literal(user_id, sa.Integer), *(s[name] for name in _PLAY_COLUMNS), sa.literal(batch_id, sa.Integer)
+            ).where(s.sign == 1),
+        ),
+        execution_options={"preserve_rowcount": True},  # SQLAlchemy keeps it for UPDATE and DELETE only
+    ).rowcount
     # Keep the analytics' summary tables in step.
-    if added == len(rows) and (added or replaced_ids):
+    if added == adding:
         # Exactly these rows went in and those went out (this transaction holds the write
         # lock), so their numbers can be added and subtracted cell by cell.
-        songs = catalogue.songs
-        new = [(row[1], songs[row[1]][0], row[2], row[3], row[6], row[4]) for row in rows if row[5] == "music"]
-        rollups.apply_changes(conn, user_id, new, removed)
-    elif added or replaced_ids:
+        rollups.apply_staged(conn, user_id, removed=bool(replaced_ids))
+    else:
         # Another writer stored some of these first: recompute the touched days from the plays.
-        rollups.add_plays(conn, user_id, [(row[2], row[5]) for row in rows] + list(replaced_ids.values()))
+        rollups.add_plays(conn, user_id, [(row[3], row[6]) for row in rows[:adding]] + list(replaced_ids.values()))
+    conn.execute(sa.schema.DropTable(play_stage))
     return StoreResult(added=added, duplicates=len(records) - added, replaced=len(replaced_ids))
 
 
-def _music_plays_for_rollups(conn: Connection, play_ids: Sequence[int]) -> list[tuple]:
+def _stage(conn: Connection, rows: list[tuple]) -> None:
+    """Fill play_stage with rows in _STAGE_COLUMNS order."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(play_stage.insert(), [dict(zip(_STAGE_COLUMNS, row)) for row in rows])
+        return
+    # Straight to sqlite3 with tuples (building a dict per row costs more than the insert),
+    # leaving out the columns that are null in every row (personal fields, mostly).
+    present = [
+        i for i, name in enumerate(_STAGE_COLUMNS) if name not in _NULLABLE or any(row[i] is not None for row in rows)
+    ]
+    if len(present) < len(_STAGE_COLUMNS):
+        rows = list(map(itemgetter(*present), rows))
+    names = [_STAGE_COLUMNS[i] for i in present]
+    conn.exec_driver_sql(f"INSERT INTO play_stage ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows)
+
+
+def _music_plays(conn: Connection, play_ids: Sequence[int]) -> list[tuple]:
     """(track_id, artist_id, ended_at, ms_played, skipped, source) of these plays, music only."""
     found = []
     for chunk in _chunks(play_ids):
@@ -229,16 +270,6 @@ def _music_plays_for_rollups(conn: Connection, play_ids: Sequence[int]) -> list[
             .where(plays.c.id.in_(chunk), plays.c.kind == "music")
         ).all()  # fmt: skip
     return found
-
-
-def _insert_plays(conn: Connection, rows: list[tuple]) -> int:
-    """Insert play rows (tuples in _COLUMNS order), ignoring exact duplicates; returns how many went in."""
-    if conn.dialect.name == "sqlite":
-        # Straight to sqlite3 with tuples: building a dict per row costs more than the insert.
-        return conn.exec_driver_sql(_SQLITE_INSERT, rows).rowcount
-    # psycopg reports -1 for executemany: count the ids that come back instead.
-    insert = insert_ignoring_conflicts(conn, plays).returning(plays.c.id)
-    return len(conn.execute(insert, [dict(zip(_COLUMNS, row)) for row in rows]).all())
 
 
 def _plays_to_insert(

@@ -63,11 +63,14 @@ def _roomy_cache(conn: Connection) -> Iterator[None]:
         return
     sqlite = conn.connection.dbapi_connection  # straight to sqlite3: no transaction is begun
     before = sqlite.execute("PRAGMA cache_size").fetchone()[0]
+    temp_before = sqlite.execute("PRAGMA temp_store").fetchone()[0]
     sqlite.execute(f"PRAGMA cache_size = {-_IMPORT_CACHE_KB}")
+    sqlite.execute("PRAGMA temp_store = MEMORY")
     try:
         yield
     finally:
         sqlite.execute(f"PRAGMA cache_size = {int(before)}")
+        sqlite.execute(f"PRAGMA temp_store = {int(temp_before)}")
 
 
 def limits_for(config: dict) -> Limits:
