@@ -11,7 +11,10 @@ import dataclasses
 from collections.abc import Iterable
 
 from music_time_machine.importers.fields import (
+    ABSENT,
     BadRecord,
+    Entry,
+    entry,
     Parsed,
     milliseconds,
     parse_entries,
@@ -26,17 +29,17 @@ def parse_account(entries: Iterable[object]) -> Parsed:
     return parse_entries(entries, account_play)
 
 
-def account_play(entry: dict) -> PlayRecord:
+def account_play(record: Entry | dict) -> PlayRecord:
     """One play from one account-data record; raises BadRecord when it cannot be used."""
-    get = entry.get
-    ended_at = utc_seconds(get("endTime"))
-    ms_played = milliseconds(get("msPlayed"))
-    if (track := get("trackName")) is not None:
-        kind, artist = "music", get("artistName")
-    elif (track := get("episodeName")) is not None:
-        kind, artist = "podcast", get("podcastName")
-    elif (track := get("chapterName")) is not None:
-        kind, artist = "audiobook", get("audiobookName")
+    e = entry(record)
+    ended_at = utc_seconds(e.endTime)
+    ms_played = milliseconds(e.msPlayed)
+    if (track := e.trackName) not in ABSENT:
+        kind, artist = "music", e.artistName
+    elif (track := e.episodeName) not in ABSENT:
+        kind, artist = "podcast", e.podcastName
+    elif (track := e.chapterName) not in ABSENT:
+        kind, artist = "audiobook", e.audiobookName
     else:
         raise BadRecord("no track, episode or chapter name")
     track = required_name(track, "no track, episode or chapter name")
