@@ -57,7 +57,8 @@ class Catalogue:
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
         by_uri = self.track_ids_by_uri
-        wanted_uris = {r.spotify_uri for r in records} - by_uri.keys()
+        # (Set comprehensions with a filter: `set - dict.keys()` would walk the whole catalogue.)
+        wanted_uris = {uri for uri in {r.spotify_uri for r in records} if uri not in by_uri}
         wanted_uris.discard(None)
         if wanted_uris:
             self._load_tracks_by_uri(conn, sorted(wanted_uris))
@@ -91,7 +92,7 @@ class Catalogue:
         """Create the tracks of these records (not found by URI) that are not known by name either."""
         by_name, artist_ids, key = self.track_ids_by_name, self.artist_ids, self.key
         wanted_names = {(artist_ids[key(r.artist_name)], key(r.track_name)) for r in records if not r.spotify_uri}
-        wanted_names -= by_name.keys()
+        wanted_names = {song for song in wanted_names if song not in by_name}
         if wanted_names:
             self._load_tracks_by_name(conn, wanted_names)
         new_rows: dict[object, dict] = {}

@@ -36,6 +36,7 @@ NOT_STORED = "could not be stored because of an internal error (details in the s
 # A batch started on another host is taken for dead when it has run this long.
 _FOREIGN_BATCH_TIMEOUT = timedelta(hours=24)
 _IMPORT_CACHE_KB = 64 * 1024
+_IMPORT_CHECKPOINT_PAGES = 16_384  # 64 MB of WAL between checkpoints (SQLite's default: 4 MB)
 # Batches running in this process: a restarted server may get the same pid (pid 1 in a container).
 _running_here: set[int] = set()
 
@@ -63,14 +64,14 @@ def _roomy_cache(conn: Connection) -> Iterator[None]:
         return
     sqlite = conn.connection.dbapi_connection  # straight to sqlite3: no transaction is begun
     before = sqlite.execute("PRAGMA cache_size").fetchone()[0]
-    temp_before = sqlite.execute("PRAGMA temp_store").fetchone()[0]
+    checkpoint_before = sqlite.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     sqlite.execute(f"PRAGMA cache_size = {-_IMPORT_CACHE_KB}")
-    sqlite.execute("PRAGMA temp_store = MEMORY")
+    sqlite.execute(f"PRAGMA wal_autocheckpoint = {_IMPORT_CHECKPOINT_PAGES}")
     try:
         yield
     finally:
         sqlite.execute(f"PRAGMA cache_size = {int(before)}")
-        sqlite.execute(f"PRAGMA temp_store = {int(temp_before)}")
+        sqlite.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_before)}")
 
 
 def limits_for(config: dict) -> Limits:
