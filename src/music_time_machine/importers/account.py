@@ -7,8 +7,9 @@ known podcast episode (show and episode names) into podcast plays.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
+
+import msgspec
 
 from music_time_machine.importers.fields import (
     ABSENT,
@@ -62,7 +63,7 @@ def mark_podcasts(
     for record in records:
         key = (name_key(record.artist_name), name_key(record.track_name))
         if record.kind == "music" and key in known:
-            record = dataclasses.replace(record, kind="podcast")
+            record = msgspec.structs.replace(record, kind="podcast")
             marked += 1
         result.append(record)
     return result, marked
