@@ -46,7 +46,6 @@ class Catalogue:
     track_ids_by_name: dict[tuple[int, str], int] = field(default_factory=dict)  # (artist_id, title_key)
     songs: dict[int, tuple[int, str]] = field(default_factory=dict)  # track id -> (artist_id, title_key)
     name_keys: dict[str, str] = field(default_factory=dict)  # name -> name_key, each name keyed once
-    local_times: dict[str, rollups.LocalTimes] = field(default_factory=dict)  # by time zone
 
     def key(self, name: str) -> str:
         found = self.name_keys.get(name)
@@ -194,10 +193,8 @@ def store_plays(
     keep, replaced_ids = _plays_to_insert(conn, user_id, records, track_ids, catalogue)
     if not any(keep) and not replaced_ids:
         return StoreResult(added=0, duplicates=len(records))
-    tz_name, _ = rollups.settings(conn, user_id)
-    local = catalogue.local_times.get(tz_name)
-    if local is None:
-        local = catalogue.local_times[tz_name] = rollups.LocalTimes(tz_name, iso=conn.dialect.name == "sqlite")
+    # Per call, not in the catalogue: over a long import it would hold every quarter hour of years.
+    local = rollups.LocalTimes(rollups.settings(conn, user_id)[0], iso=conn.dialect.name == "sqlite")
     songs, flag, quarter = catalogue.songs, _FLAG, rollups.QUARTER_HOUR
     # Staged rows, in _STAGE_COLUMNS order: the plays to insert, then the plays they replace.
     rows = [

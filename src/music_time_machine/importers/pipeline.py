@@ -14,7 +14,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +25,7 @@ from music_time_machine.clock import utcnow
 from music_time_machine.db import transaction
 from music_time_machine.history import Catalogue, StoreResult, store_plays
 from music_time_machine.importers.export import FileResult, read_export
+from music_time_machine.importers.reader import read_in_background, worth_a_process
 from music_time_machine.importers.sources import MB, Limits, export_files
 from music_time_machine.schema import import_batches, users
 
@@ -134,11 +135,12 @@ def run_import(
         catalogue = Catalogue()
         with engine.connect() as conn:
             known = imported_files(conn, batch["user_id"], options)
-        results = read_export(
+        read = read_in_background if worth_a_process(paths) else read_export
+        results = read(
             paths, keep_personal=options.keep_personal, keep_incognito=options.include_incognito, limits=limits,
             known=known,
         )  # fmt: skip
-        with engine.connect() as conn, _roomy_cache(conn):
+        with closing(results), engine.connect() as conn, _roomy_cache(conn):
             conn = conn.execution_options(write=True)
             for result in results:
                 entry = file_report(result, threshold_ms)
