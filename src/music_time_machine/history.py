@@ -13,6 +13,7 @@ importing account data and the extended history gives the same plays in either o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollups
-from .db import insert_ignoring_conflicts
+from .db import dialect_insert, insert_ignoring_conflicts
 from .records import PlayRecord, name_key
 from .schema import artists, play_stage, plays, tracks
 
@@ -215,16 +216,12 @@ def store_plays(
         ]  # fmt: skip
         for chunk in _chunks(sorted(replaced_ids)):
             conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
-    conn.execute(sa.schema.CreateTable(play_stage))
+    create, insert, drop = _stage_statements(conn.dialect.name)
+    conn.execute(create)
     _stage(conn, rows)
-    s = play_stage.c
     added = conn.execute(
-        insert_ignoring_conflicts(conn, plays).from_select(
-            ["user_id", *_PLAY_COLUMNS, "batch_id"],
-            sa.select(
-                sa.literal(user_id, sa.Integer), *(s[name] for name in _PLAY_COLUMNS), sa.literal(batch_id, sa.Integer)
-            ).where(s.sign == 1),
-        ),
+        insert,
+        {"user_id": user_id, "batch_id": batch_id},
         execution_options={"preserve_rowcount": True},  # SQLAlchemy keeps it for UPDATE and DELETE only
     ).rowcount
     # Keep the analytics' summary tables in step.
@@ -235,8 +232,25 @@ def store_plays(
     else:
         # Another writer stored some of these first: recompute the touched days from the plays.
         rollups.add_plays(conn, user_id, [(row[3], row[6]) for row in rows[:adding]] + list(replaced_ids.values()))
-    conn.execute(sa.schema.DropTable(play_stage))
+    conn.execute(drop)
     return StoreResult(added=added, duplicates=len(records) - added, replaced=len(replaced_ids))
+
+
+@functools.cache
+def _stage_statements(dialect: str) -> tuple:
+    """CREATE play_stage, INSERT plays from it (parameters: user_id, batch_id), DROP it.
+
+    Built once: SQLAlchemy spends longer building and caching a statement than SQLite running it.
+    """
+    s = play_stage.c
+    insert = dialect_insert(dialect, plays).on_conflict_do_nothing().from_select(
+        ["user_id", *_PLAY_COLUMNS, "batch_id"],
+        sa.select(
+            sa.bindparam("user_id", type_=sa.Integer), *(s[name] for name in _PLAY_COLUMNS),
+            sa.bindparam("batch_id", type_=sa.Integer),
+        ).where(s.sign == 1),
+    )  # fmt: skip
+    return sa.schema.CreateTable(play_stage), insert, sa.schema.DropTable(play_stage)
 
 
 def _stage(conn: Connection, rows: list[tuple]) -> None:

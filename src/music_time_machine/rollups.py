@@ -25,6 +25,7 @@ play shorter than the threshold. Podcasts and audiobooks are left out.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -176,29 +177,43 @@ def _refresh_months(conn: Connection, user_id: int, months: Iterable[str]) -> No
     _refresh_charts(conn, user_id, sorted(set(months)))
 
 
-def _refresh_charts(conn: Connection, user_id: int, months) -> None:
+def _refresh_charts(conn: Connection, user_id: int, months: list[str] | None) -> None:
     """The top CHART_SIZE tracks and artists by listens (only items with a listen) of these months.
 
-    `months`: a list of 'YYYY-MM' or a SELECT of them.
+    `months`: 'YYYY-MM' strings, or None for the months of the staged plays.
     """
-    conn.execute(monthly_charts.delete().where(monthly_charts.c.user_id == user_id, monthly_charts.c.month.in_(months)))
+    params = {"user_id": user_id} if months is None else {"user_id": user_id, "months": months}
+    for statement in _chart_statements(staged=months is None):
+        conn.execute(statement, params)
+
+
+@functools.cache
+def _chart_statements(staged: bool) -> list:
+    """Built once: SQLAlchemy spends longer building and caching a statement than SQLite running it."""
+    user = sa.bindparam("user_id", type_=sa.Integer)
+    if staged:
+        months = sa.select(play_stage.c.month).where(play_stage.c.kind == "music").scalar_subquery()
+    else:
+        months = sa.bindparam("months", expanding=True, type_=sa.String(7))
+    statements = [monthly_charts.delete().where(monthly_charts.c.user_id == user, monthly_charts.c.month.in_(months))]
     for kind, table, key in (("track", monthly_tracks, "track_id"), ("artist", monthly_artists, "artist_id")):
         t = table.c
         rank = sa.func.row_number().over(partition_by=t.month, order_by=(t.listens.desc(), t.ms_played.desc(), t[key]))
         ranked = (
             sa.select(t.month, rank.label("rank"), t[key].label("item_id"), t.listens)
-            .where(t.user_id == user_id, t.month.in_(months), t.listens > 0)
+            .where(t.user_id == user, t.month.in_(months), t.listens > 0)
             .subquery()
         )
         r = ranked.c
-        conn.execute(
+        statements.append(
             monthly_charts.insert().from_select(
                 ["user_id", "month", "kind", "rank", "item_id", "listens"],
-                sa.select(_user(user_id), r.month, sa.literal(kind, sa.String(8)), r.rank, r.item_id, r.listens).where(
+                sa.select(user, r.month, sa.literal(kind, sa.String(8)), r.rank, r.item_id, r.listens).where(
                     r.rank <= CHART_SIZE
                 ),
             )
         )
+    return statements
 
 
 def _refresh_tracks(conn: Connection, user_id: int, track_ids: Iterable[int] | None) -> None:
@@ -349,7 +364,30 @@ def apply_staged(conn: Connection, user_id: int, removed: bool) -> None:
     if state is None or state["time_zone"] != tz_name or state["listen_threshold_ms"] != threshold:
         rebuild(conn, user_id)  # built with other settings (or never): start from the raw plays
         return
+    params = {"user_id": user_id, "threshold": threshold}
+    for statement in _staged_statements(conn.dialect.name):
+        conn.execute(statement, params)
+    if removed:
+        s = play_stage.c
+        # Cells whose plays all went drop out; only removals can empty a cell.
+        for table, key in ((daily_plays, s.day), (hourly_plays, s.day), (monthly_tracks, s.month), (monthly_artists, s.month)):
+            conn.execute(table.delete().where(
+                table.c.user_id == user_id, table.c[key.name].in_(sa.select(key).where(s.sign < 0)), table.c.plays <= 0
+            ))  # fmt: skip
+        # A track's first or last day may have moved.
+        _refresh_tracks(conn, user_id, conn.execute(sa.select(s.track_id).where(s.kind == "music", s.sign < 0)).scalars())
+    _refresh_charts(conn, user_id, None)
+    _bump(conn, user_id, tz_name, threshold)
+
+
+@functools.cache
+def _staged_statements(dialect: str) -> list:
+    """The upserts that add play_stage to each summary table (parameters: user_id, threshold).
+
+    Built once: SQLAlchemy spends longer building and caching a statement than SQLite running it.
+    """
     s = play_stage.c
+    user, threshold = sa.bindparam("user_id", type_=sa.Integer), sa.bindparam("threshold", type_=sa.Integer)
     music = s.kind == "music"
     listens = sa.case((s.ms_played >= threshold, s.sign), else_=0)
     skips = sa.case(
@@ -358,52 +396,36 @@ def apply_staged(conn: Connection, user_id: int, removed: bool) -> None:
     )
     counts = {"plays": sa.func.sum(s.sign), "listens": sa.func.sum(listens), "ms_played": sa.func.sum(s.sign * s.ms_played)}
     artist = {"artist_id": sa.func.min(s.artist_id)}
+    statements = []
     for table, keys, values in (
         (daily_plays, (s.day, s.track_id), {**artist, **counts, "skips": sa.func.sum(skips)}),
         (hourly_plays, (s.day, s.hour, s.source), {"weekday": sa.func.min(s.weekday), **counts, "skips": sa.func.sum(skips)}),
         (monthly_tracks, (s.month, s.track_id), {**artist, **counts, "skips": sa.func.sum(skips)}),
         (monthly_artists, (s.month, s.artist_id), counts),
     ):  # fmt: skip
-        insert = dialect_insert(conn, table)
-        select = sa.select(_user(user_id), *keys, *values.values()).where(music).group_by(*keys)
-        conn.execute(
-            insert.from_select(["user_id", *(key.name for key in keys), *values], select).on_conflict_do_update(
-                index_elements=["user_id", *(key.name for key in keys)],
+        insert = dialect_insert(dialect, table)
+        names = [key.name for key in keys]
+        statements.append(
+            insert.from_select(
+                ["user_id", *names, *values], sa.select(user, *keys, *values.values()).where(music).group_by(*keys)
+            ).on_conflict_do_update(
+                index_elements=["user_id", *names],
                 set_={name: table.c[name] + insert.excluded[name] for name in values if name in counts or name == "skips"},
             )
         )
-    _add_track_totals(conn, user_id, threshold)
-    if removed:
-        # Cells whose plays all went drop out; only removals can empty a cell.
-        for table, key in ((daily_plays, s.day), (hourly_plays, s.day), (monthly_tracks, s.month), (monthly_artists, s.month)):
-            conn.execute(table.delete().where(
-                table.c.user_id == user_id, table.c[key.name].in_(sa.select(key).where(s.sign < 0)), table.c.plays <= 0
-            ))  # fmt: skip
-        # A track's first or last day may have moved.
-        _refresh_tracks(conn, user_id, conn.execute(sa.select(s.track_id).where(music, s.sign < 0)).scalars())
-    _refresh_charts(conn, user_id, sa.select(s.month).where(music))
-    _bump(conn, user_id, tz_name, threshold)
-
-
-def _user(user_id: int):
-    return sa.literal(user_id, sa.Integer).label("user_id")
-
-
-def _add_track_totals(conn: Connection, user_id: int, threshold: int) -> None:
-    """Add the staged plays to track_totals: sums grow, first/last day widen."""
-    s = play_stage.c
-    insert = dialect_insert(conn, track_totals)
+    # track_totals: sums grow, first/last day widen; replaced plays' tracks are recomputed after.
+    insert = dialect_insert(dialect, track_totals)
     t, new = track_totals.c, insert.excluded
     select = (
         sa.select(
-            _user(user_id), s.track_id, sa.func.min(s.artist_id), sa.func.min(s.day), sa.func.max(s.day),
-            sa.func.count(), sa.func.sum(sa.case((s.ms_played >= threshold, 1), else_=0)), sa.func.sum(s.ms_played),
+            user, s.track_id, sa.func.min(s.artist_id), sa.func.min(s.day), sa.func.max(s.day), sa.func.count(),
+            sa.func.sum(sa.case((s.ms_played >= threshold, 1), else_=0)), sa.func.sum(s.ms_played),
         )
-        .where(s.kind == "music", s.sign == 1)
+        .where(music, s.sign == 1)
         .group_by(s.track_id)
     )  # fmt: skip
     columns = ["user_id", "track_id", "artist_id", "first_day", "last_day", "plays", "listens", "ms_played"]
-    conn.execute(
+    statements.append(
         insert.from_select(columns, select).on_conflict_do_update(
             index_elements=["user_id", "track_id"],
             set_={
@@ -416,3 +438,4 @@ def _add_track_totals(conn: Connection, user_id: int, threshold: int) -> None:
             },
         )
     )
+    return statements
