@@ -334,7 +334,8 @@ def add_plays(conn: Connection, user_id: int, changed: Sequence[tuple[int, str]]
 
 
 class LocalTimes(dict):
-    """(day, month, hour, weekday) in a time zone of Unix seconds rounded down to a quarter hour.
+    """(day, month, hour, weekday, day number, month number) in a time zone of Unix seconds
+    rounded down to a quarter hour (the columns of schema.play_stage).
 
     A cache: converting with zoneinfo is slow and plays cluster in time. Days are ISO strings
     when `iso` (what SQLite stores), else dates.
@@ -347,7 +348,10 @@ class LocalTimes(dict):
     def __missing__(self, quarter: int) -> tuple:
         local = datetime.fromtimestamp(quarter, self.tz)
         day = local.date()
-        value = self[quarter] = (day.isoformat() if self.iso else day, month_of(day), local.hour, day.weekday())
+        value = self[quarter] = (
+            day.isoformat() if self.iso else day, month_of(day), local.hour, day.weekday(), day.toordinal(),
+            day.year * 12 + day.month,
+        )  # fmt: skip
         return value
 
 
@@ -395,22 +399,23 @@ def _staged_statements(dialect: str) -> list:
         else_=0,
     )
     counts = {"plays": sa.func.sum(s.sign), "listens": sa.func.sum(listens), "ms_played": sa.func.sum(s.sign * s.ms_played)}
-    artist = {"artist_id": sa.func.min(s.artist_id)}
+    sums = {**counts, "skips": sa.func.sum(skips)}
+    day, month, artist = sa.func.min(s.day), sa.func.min(s.month), sa.func.min(s.artist_id)
     statements = []
-    for table, keys, values in (
-        (daily_plays, (s.day, s.track_id), {**artist, **counts, "skips": sa.func.sum(skips)}),
-        (hourly_plays, (s.day, s.hour, s.source), {"weekday": sa.func.min(s.weekday), **counts, "skips": sa.func.sum(skips)}),
-        (monthly_tracks, (s.month, s.track_id), {**artist, **counts, "skips": sa.func.sum(skips)}),
-        (monthly_artists, (s.month, s.artist_id), counts),
+    for table, group_by, values in (
+        (daily_plays, (s.day_number, s.track_id), {"day": day, "track_id": s.track_id, "artist_id": artist, **sums}),
+        (hourly_plays, (s.day_number, s.hour, s.source),
+         {"day": day, "hour": s.hour, "source": s.source, "weekday": sa.func.min(s.weekday), **sums}),
+        (monthly_tracks, (s.month_number, s.track_id), {"month": month, "track_id": s.track_id, "artist_id": artist, **sums}),
+        (monthly_artists, (s.month_number, s.artist_id), {"month": month, "artist_id": s.artist_id, **counts}),
     ):  # fmt: skip
         insert = dialect_insert(dialect, table)
-        names = [key.name for key in keys]
         statements.append(
             insert.from_select(
-                ["user_id", *names, *values], sa.select(user, *keys, *values.values()).where(music).group_by(*keys)
+                ["user_id", *values], sa.select(user, *values.values()).where(music).group_by(*group_by)
             ).on_conflict_do_update(
-                index_elements=["user_id", *names],
-                set_={name: table.c[name] + insert.excluded[name] for name in values if name in counts or name == "skips"},
+                index_elements=[column.name for column in table.primary_key.columns],
+                set_={name: table.c[name] + insert.excluded[name] for name in values if name in sums},
             )
         )
     # track_totals: sums grow, first/last day widen; replaced plays' tracks are recomputed after.
