@@ -46,13 +46,6 @@ class Catalogue:
     track_ids_by_uri: dict[str, int] = field(default_factory=dict)
     track_ids_by_name: dict[tuple[int, str], int] = field(default_factory=dict)  # (artist_id, title_key)
     songs: dict[int, tuple[int, str]] = field(default_factory=dict)  # track id -> (artist_id, title_key)
-    name_keys: dict[str, str] = field(default_factory=dict)  # name -> name_key, each name keyed once
-
-    def key(self, name: str) -> str:
-        found = self.name_keys.get(name)
-        if found is None:
-            found = self.name_keys[name] = name_key(name)
-        return found
 
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
@@ -64,11 +57,18 @@ class Catalogue:
             self._load_tracks_by_uri(conn, sorted(wanted_uris))
         # Records without a URI, or with one not stored yet, go by artist and title.
         rest = [r for r in records if r.spotify_uri not in by_uri]
+        keys: dict[str, str] = {}  # name -> name_key, each distinct name keyed once per call
+
+        def key(name: str) -> str:
+            found = keys.get(name)
+            if found is None:
+                found = keys[name] = name_key(name)
+            return found
+
         if rest:
-            key = self.key
             self._resolve_artists(conn, {key(name): name for name in {r.artist_name for r in rest}})
-            self._resolve_tracks(conn, rest)
-        by_name, artist_ids, key = self.track_ids_by_name, self.artist_ids, self.key
+            self._resolve_tracks(conn, rest, key)
+        by_name, artist_ids = self.track_ids_by_name, self.artist_ids
         return [
             by_uri.get(r.spotify_uri) or by_name[(artist_ids[key(r.artist_name)], key(r.track_name))] for r in records
         ]
@@ -88,9 +88,9 @@ class Catalogue:
             rows = conn.execute(sa.select(artists.c.name_key, artists.c.id).where(artists.c.name_key.in_(chunk)))
             self.artist_ids.update((key, artist_id) for key, artist_id in rows)
 
-    def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord]) -> None:
+    def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord], key) -> None:
         """Create the tracks of these records (not found by URI) that are not known by name either."""
-        by_name, artist_ids, key = self.track_ids_by_name, self.artist_ids, self.key
+        by_name, artist_ids = self.track_ids_by_name, self.artist_ids
         wanted_names = {(artist_ids[key(r.artist_name)], key(r.track_name)) for r in records if not r.spotify_uri}
         wanted_names = {song for song in wanted_names if song not in by_name}
         if wanted_names:
