@@ -9,6 +9,11 @@ extended > api > account by how much they tell; a play is a duplicate of a highe
 the same song (artist + title, by name_key) whose end time is within the pair's window
 (`MATCH_WINDOW`), and a lower-ranked stored play that a new play matches is replaced by it. So
 importing account data and the extended history gives the same plays in either order.
+
+Identity and dedup are worked out in Python with sets and dicts; the plays to insert (and the
+stored plays they replace) then go into the temporary `play_stage` table with their local day
+and hour, from which one statement inserts the plays and `rollups.apply_staged` brings each
+summary table up to date: a few statements per call, whether it holds 5 plays or 16,000.
 """
 
 from __future__ import annotations
