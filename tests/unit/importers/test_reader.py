@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -28,9 +34,21 @@ def test_the_reader_process_yields_what_read_export_yields(exports):
     assert sum(len(r.records) for r in there) > 0
 
 
-def test_a_failure_in_the_reader_process_is_raised_in_the_importer(exports):
-    with pytest.raises(RuntimeError, match="(?s)reader process failed.*unexpected keyword"):
-        list(reader.read_in_background([exports], no_such_option=True))
+def test_a_reader_process_that_fails_is_an_error_in_the_importer(exports, monkeypatch):
+    monkeypatch.setattr(reader.sys, "executable", shutil.which("false"))  # ends at once, status 1
+    with pytest.raises(RuntimeError, match="reader process failed"):
+        list(reader.read_in_background([exports]))
+
+
+def test_the_reader_process_runs_the_module_whatever_the_main_script(exports, tmp_path):
+    # multiprocessing's spawn would run the parent's __main__ again: here a script on stdin.
+    script = f"""
+from music_time_machine.importers.reader import read_in_background
+print(sum(len(r.records) for r in read_in_background([{str(exports)!r}])))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(reader.__file__).resolve().parents[2])}
+    run = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, env=env, check=True)
+    assert int(run.stdout) == sum(len(r.records) for r in read_export([exports]))
 
 
 def test_only_exports_of_some_size_are_worth_a_process(exports, monkeypatch):
