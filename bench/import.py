@@ -5,15 +5,20 @@
 Each export is generated once (package generator, seeded) in Spotify's layout and cached under
 bench/out/. The import runs in a child process, so its peak RSS is the import's alone; it
 imports the export into a fresh database, then the same export again (which must add nothing).
+Big exports are read by a second process (importers.reader): its peak RSS is watched from
+/proc and reported too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from datetime import date
@@ -57,6 +62,27 @@ def export_path(plays: int) -> Path:
     return path
 
 
+def watch_children(peaks: dict[int, int]) -> None:
+    """Keep the peak RSS (VmHWM, kB) of every child of this process in `peaks`, until it exits."""
+    me = os.getpid()
+    while True:
+        for task in os.listdir(f"/proc/{me}/task"):
+            try:
+                with open(f"/proc/{me}/task/{task}/children") as children:
+                    pids = [int(pid) for pid in children.read().split()]
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/status") as status:
+                        found = re.search(r"VmHWM:\s+(\d+)", status.read())
+                except OSError:
+                    continue
+                if found:
+                    peaks[pid] = max(peaks.get(pid, 0), int(found.group(1)))
+        time.sleep(0.05)
+
+
 def run_import(zip_path: str, database: str) -> None:
     """Child process: import the export twice into a fresh database; print the figures as JSON."""
     from music_time_machine import db, users
@@ -68,7 +94,10 @@ def run_import(zip_path: str, database: str) -> None:
     with db.transaction(engine) as conn:
         user_id = users.create_user(conn, "bench", now=utcnow())
     figures = {}
+    peaks: dict[int, int] = {}
+    threading.Thread(target=watch_children, args=(peaks,), daemon=True).start()
     for run in ("first", "second"):
+        peaks.clear()
         started = time.perf_counter()
         _, report = import_paths(engine, user_id, [zip_path])
         figures[run] = {
@@ -76,6 +105,7 @@ def run_import(zip_path: str, database: str) -> None:
             "plays_read": report["totals"]["plays_read"],
             "added": report["totals"]["added"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "reader_peak_rss_mb": max(peaks.values(), default=0) / 1024,
         }
     print(json.dumps(figures))
 
@@ -103,7 +133,7 @@ def main() -> None:
         for run, f in (("first import", first), ("second import", second)):
             rate = plays / f["seconds"]
             print(f"  {run:<14} {f['seconds']:7.2f} s  {rate:>9,.0f} entries/s  added {f['added']:>9,}  "
-                  f"peak RSS {f['peak_rss_mb']:.0f} MB")  # fmt: skip
+                  f"peak RSS {f['peak_rss_mb']:.0f} MB (+ reader process {f['reader_peak_rss_mb']:.0f} MB)")  # fmt: skip
         print(f"  second/first time: {second['seconds'] / first['seconds']:.2f}")
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # imported when an app is made: the import's reader process has no use for Flask
+    from flask import Flask
 
 try:
     __version__ = version("music-time-machine")
@@ -15,6 +16,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app; `config` overrides the settings read from the environment."""
+    from flask import Flask
+
     from . import db
     from .config import load_config
     from .web import register_blueprints, register_errorhandlers, register_security

@@ -63,10 +63,13 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
             yield conn
 
 
-def dialect_insert(conn: Connection, table: sa.Table):
-    """The database's own INSERT, which knows ON CONFLICT (the same on SQLite and PostgreSQL)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def dialect_insert(conn: Connection | str, table: sa.Table):
+    """The database's own INSERT, which knows ON CONFLICT (the same on SQLite and PostgreSQL).
+
+    `conn`: a connection, or the name of its dialect.
+    """
+    name = conn if isinstance(conn, str) else conn.dialect.name
+    return (postgresql if name == "postgresql" else sqlite).insert(table)
 
 
 def execute_many(conn: Connection, statement, rows: list[dict]) -> None:

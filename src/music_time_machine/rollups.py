@@ -10,8 +10,10 @@ stays the same on SQLite and PostgreSQL).
 - `refresh_days(conn, user_id, days)` recomputes the given local days (and the months and
   tracks they touch) from the raw plays, so it is correct whether the new plays were added,
   were duplicates, or were deleted;
-- `apply_changes(conn, user_id, added, removed)` adds and subtracts exactly the plays
-  `history.store_plays` inserted and replaced, cell by cell (the usual path);
+- `apply_staged(conn, user_id, removed)` adds and subtracts exactly the plays
+  `history.store_plays` inserted and replaced, which it staged in `play_stage` with their
+  local day and hour (`LocalTimes`): one INSERT … SELECT … GROUP BY … ON CONFLICT per table
+  (the usual path);
 - `add_plays(conn, user_id, changed)` refreshes the days of changed plays from the raw plays,
   for when `store_plays` cannot know exactly what went in (another writer got there first);
 - `start(conn, user_id)` records a new user's (empty) summary tables.
@@ -23,6 +25,7 @@ play shorter than the threshold. Podcasts and audiobooks are left out.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -38,6 +41,7 @@ from .schema import (
     monthly_artists,
     monthly_charts,
     monthly_tracks,
+    play_stage,
     plays,
     rollup_state,
     track_totals,
@@ -64,7 +68,7 @@ def month_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
-def _settings(conn: Connection, user_id: int) -> tuple[str, int]:
+def settings(conn: Connection, user_id: int) -> tuple[str, int]:
     row = conn.execute(
         sa.select(users.c.time_zone, users.c.listen_threshold_ms).where(users.c.id == user_id)
     ).one()
@@ -170,27 +174,46 @@ def _refresh_months(conn: Connection, user_id: int, months: Iterable[str]) -> No
                 .group_by(m.user_id, m.month, m.artist_id),
             )
         )  # fmt: skip
-        _refresh_chart(conn, user_id, month)
+    _refresh_charts(conn, user_id, sorted(set(months)))
 
 
-def _refresh_chart(conn: Connection, user_id: int, month: str) -> None:
-    """The month's top CHART_SIZE tracks and artists by listens (only items with a listen)."""
-    conn.execute(monthly_charts.delete().where(monthly_charts.c.user_id == user_id, monthly_charts.c.month == month))
-    rows = []
+def _refresh_charts(conn: Connection, user_id: int, months: list[str] | None) -> None:
+    """The top CHART_SIZE tracks and artists by listens (only items with a listen) of these months.
+
+    `months`: 'YYYY-MM' strings, or None for the months of the staged plays.
+    """
+    params = {"user_id": user_id} if months is None else {"user_id": user_id, "months": months}
+    for statement in _chart_statements(staged=months is None):
+        conn.execute(statement, params)
+
+
+@functools.cache
+def _chart_statements(staged: bool) -> list:
+    """Built once: SQLAlchemy spends longer building and caching a statement than SQLite running it."""
+    user = sa.bindparam("user_id", type_=sa.Integer)
+    if staged:
+        months = sa.select(play_stage.c.month).where(play_stage.c.kind == "music").scalar_subquery()
+    else:
+        months = sa.bindparam("months", expanding=True, type_=sa.String(7))
+    statements = [monthly_charts.delete().where(monthly_charts.c.user_id == user, monthly_charts.c.month.in_(months))]
     for kind, table, key in (("track", monthly_tracks, "track_id"), ("artist", monthly_artists, "artist_id")):
         t = table.c
-        top = conn.execute(
-            sa.select(t[key], t.listens)
-            .where(t.user_id == user_id, t.month == month, t.listens > 0)
-            .order_by(t.listens.desc(), t.ms_played.desc(), t[key])
-            .limit(CHART_SIZE)
-        ).all()
-        rows += [
-            {"user_id": user_id, "month": month, "kind": kind, "rank": rank, "item_id": item_id, "listens": listens}
-            for rank, (item_id, listens) in enumerate(top, 1)
-        ]
-    if rows:
-        conn.execute(monthly_charts.insert(), rows)
+        rank = sa.func.row_number().over(partition_by=t.month, order_by=(t.listens.desc(), t.ms_played.desc(), t[key]))
+        ranked = (
+            sa.select(t.month, rank.label("rank"), t[key].label("item_id"), t.listens)
+            .where(t.user_id == user, t.month.in_(months), t.listens > 0)
+            .subquery()
+        )
+        r = ranked.c
+        statements.append(
+            monthly_charts.insert().from_select(
+                ["user_id", "month", "kind", "rank", "item_id", "listens"],
+                sa.select(user, r.month, sa.literal(kind, sa.String(8)), r.rank, r.item_id, r.listens).where(
+                    r.rank <= CHART_SIZE
+                ),
+            )
+        )
+    return statements
 
 
 def _refresh_tracks(conn: Connection, user_id: int, track_ids: Iterable[int] | None) -> None:
@@ -237,12 +260,12 @@ def version(conn: Connection, user_id: int) -> int:
 def start(conn: Connection, user_id: int) -> None:
     """A new user's rollups: empty, and built with the user's settings (so the first plays are
     added cell by cell rather than by a rebuild)."""
-    _bump(conn, user_id, *_settings(conn, user_id))
+    _bump(conn, user_id, *settings(conn, user_id))
 
 
 def rebuild(conn: Connection, user_id: int) -> None:
     """Recreate every rollup of the user from the raw plays."""
-    tz_name, threshold = _settings(conn, user_id)
+    tz_name, threshold = settings(conn, user_id)
     for table in (daily_plays, hourly_plays, monthly_tracks, monthly_artists, monthly_charts, track_totals):
         conn.execute(table.delete().where(table.c.user_id == user_id))
     days, hours = _aggregate(_play_rows(conn, user_id), zone(tz_name), threshold)
@@ -254,7 +277,7 @@ def rebuild(conn: Connection, user_id: int) -> None:
 
 def refresh_days(conn: Connection, user_id: int, days: Iterable[date]) -> None:
     """Recompute the given local days, and the months and tracks they touch, from the raw plays."""
-    tz_name, threshold = _settings(conn, user_id)
+    tz_name, threshold = settings(conn, user_id)
     state = conn.execute(sa.select(rollup_state).where(rollup_state.c.user_id == user_id)).mappings().first()
     if state is None or state["time_zone"] != tz_name or state["listen_threshold_ms"] != threshold:
         rebuild(conn, user_id)  # built with other settings (or never): a partial refresh would mix them
@@ -294,7 +317,7 @@ def refresh_days(conn: Connection, user_id: int, days: Iterable[date]) -> None:
 def add_plays(conn: Connection, user_id: int, changed: Sequence[tuple[int, str]]) -> None:
     """Bring the rollups up to date after plays were stored or removed: (ended_at, kind) of each."""
     ended = [ended_at for ended_at, kind in changed if kind == "music"]
-    tz_name, threshold = _settings(conn, user_id)
+    tz_name, threshold = settings(conn, user_id)
     if not ended:  # podcasts only: nothing to roll up, but cached numbers (podcast plays) change
         if changed:
             _bump(conn, user_id, tz_name, threshold)
@@ -310,121 +333,114 @@ def add_plays(conn: Connection, user_id: int, changed: Sequence[tuple[int, str]]
     refresh_days(conn, user_id, days)
 
 
-def apply_changes(
-    conn: Connection, user_id: int, added: Sequence[Sequence], removed: Sequence[Sequence] = ()
-) -> None:
-    """Add the plays just inserted and subtract the plays just deleted, cell by cell.
+class LocalTimes(dict):
+    """(day, month, hour, weekday, day number, month number) in a time zone of Unix seconds
+    rounded down to a quarter hour (the columns of schema.play_stage).
 
-    Rows are (track_id, artist_id, ended_at, ms_played, skipped, source) of music plays. Only
-    for changes the caller knows exactly (store_plays inside its write transaction); anything
-    less certain goes through `refresh_days`, which recomputes from the raw plays.
+    A cache: converting with zoneinfo is slow and plays cluster in time. Days are ISO strings
+    when `iso` (what SQLite stores), else dates.
     """
-    tz_name, threshold = _settings(conn, user_id)
+
+    def __init__(self, tz_name: str, iso: bool) -> None:
+        super().__init__()
+        self.tz, self.iso = zone(tz_name), iso
+
+    def __missing__(self, quarter: int) -> tuple:
+        local = datetime.fromtimestamp(quarter, self.tz)
+        day = local.date()
+        value = self[quarter] = (
+            day.isoformat() if self.iso else day, month_of(day), local.hour, day.weekday(), day.toordinal(),
+            day.year * 12 + day.month,
+        )  # fmt: skip
+        return value
+
+
+def apply_staged(conn: Connection, user_id: int, removed: bool) -> None:
+    """Add the plays staged with sign 1 and subtract those staged with sign -1, cell by cell.
+
+    The staged rows (`schema.play_stage`) must be exactly the plays just inserted and deleted,
+    which only store_plays knows inside its write transaction; anything less certain goes
+    through `refresh_days`, which recomputes from the raw plays. `removed`: whether any row has
+    sign -1.
+    """
+    tz_name, threshold = settings(conn, user_id)
     state = conn.execute(sa.select(rollup_state).where(rollup_state.c.user_id == user_id)).mappings().first()
     if state is None or state["time_zone"] != tz_name or state["listen_threshold_ms"] != threshold:
         rebuild(conn, user_id)  # built with other settings (or never): start from the raw plays
         return
-    tz = zone(tz_name)
-    days, hours = _aggregate(added, tz, threshold)
+    params = {"user_id": user_id, "threshold": threshold}
+    for statement in _staged_statements(conn.dialect.name):
+        conn.execute(statement, params)
     if removed:
-        minus_days, minus_hours = _aggregate(removed, tz, threshold)
-        for cells, minus, first in ((days, minus_days, 1), (hours, minus_hours, 0)):
-            for key, cell in minus.items():
-                target = cells.setdefault(key, [cell[0], 0, 0, 0, 0] if first else [0, 0, 0, 0])
-                for i in range(first, len(cell)):
-                    target[i] -= cell[i]
-    months: dict[tuple[str, int], list] = {}
-    artists_by_month: dict[tuple[str, int], list] = {}
-    totals: dict[int, list] = {}
-    for (day, track_id), (artist_id, n, listens, ms, skips) in days.items():
-        month = month_of(day)
-        cell = months.setdefault((month, track_id), [artist_id, 0, 0, 0, 0])
-        cell[1] += n
-        cell[2] += listens
-        cell[3] += ms
-        cell[4] += skips
-        cell = artists_by_month.setdefault((month, artist_id), [0, 0, 0])
-        cell[0] += n
-        cell[1] += listens
-        cell[2] += ms
-        cell = totals.setdefault(track_id, [artist_id, day, day, 0, 0, 0])
-        cell[1], cell[2] = min(cell[1], day), max(cell[2], day)
-        cell[3] += n
-        cell[4] += listens
-        cell[5] += ms
-
-    _upsert_sums(conn, daily_plays, ["day", "track_id"], ["plays", "listens", "ms_played", "skips"], [
-        {"user_id": user_id, "day": day, "track_id": track_id, "artist_id": c[0], "plays": c[1],
-         "listens": c[2], "ms_played": c[3], "skips": c[4]}
-        for (day, track_id), c in days.items()
-    ])  # fmt: skip
-    _upsert_sums(conn, hourly_plays, ["day", "hour", "source"], ["plays", "listens", "ms_played", "skips"], [
-        {"user_id": user_id, "day": day, "hour": hour, "source": source, "weekday": day.weekday(),
-         "plays": c[0], "listens": c[1], "ms_played": c[2], "skips": c[3]}
-        for (day, hour, source), c in hours.items()
-    ])  # fmt: skip
-    _upsert_sums(conn, monthly_tracks, ["month", "track_id"], ["plays", "listens", "ms_played", "skips"], [
-        {"user_id": user_id, "month": month, "track_id": track_id, "artist_id": c[0], "plays": c[1],
-         "listens": c[2], "ms_played": c[3], "skips": c[4]}
-        for (month, track_id), c in months.items()
-    ])  # fmt: skip
-    _upsert_sums(conn, monthly_artists, ["month", "artist_id"], ["plays", "listens", "ms_played"], [
-        {"user_id": user_id, "month": month, "artist_id": artist_id, "plays": c[0], "listens": c[1],
-         "ms_played": c[2]}
-        for (month, artist_id), c in artists_by_month.items()
-    ])  # fmt: skip
-    if removed:
+        s = play_stage.c
         # Cells whose plays all went drop out; only removals can empty a cell.
-        touched_days = sorted({day for day, _ in days})
-        touched_months = sorted({month for month, _ in months})
-        for table, column, values in ((daily_plays, "day", touched_days), (hourly_plays, "day", touched_days),
-                                      (monthly_tracks, "month", touched_months),
-                                      (monthly_artists, "month", touched_months)):  # fmt: skip
-            for start in range(0, len(values), _CHUNK):
-                conn.execute(table.delete().where(
-                    table.c.user_id == user_id, table.c[column].in_(values[start : start + _CHUNK]), table.c.plays <= 0
-                ))  # fmt: skip
-        _refresh_tracks(conn, user_id, totals.keys())  # a track's first or last day may have moved
-    else:
-        _upsert_totals(conn, user_id, totals)
-    for month in sorted({month for month, _ in months}):
-        _refresh_chart(conn, user_id, month)
+        for table, key in ((daily_plays, s.day), (hourly_plays, s.day), (monthly_tracks, s.month), (monthly_artists, s.month)):
+            conn.execute(table.delete().where(
+                table.c.user_id == user_id, table.c[key.name].in_(sa.select(key).where(s.sign < 0)), table.c.plays <= 0
+            ))  # fmt: skip
+        # A track's first or last day may have moved.
+        _refresh_tracks(conn, user_id, conn.execute(sa.select(s.track_id).where(s.kind == "music", s.sign < 0)).scalars())
+    _refresh_charts(conn, user_id, None)
     _bump(conn, user_id, tz_name, threshold)
 
 
-def _upsert_sums(conn: Connection, table: sa.Table, keys: list[str], sums: list[str], rows: list[dict]) -> None:
-    """Insert the cells, or add their numbers to the cells already there."""
-    if not rows:
-        return
-    insert = dialect_insert(conn, table)
-    statement = insert.on_conflict_do_update(
-        index_elements=["user_id", *keys],
-        set_={name: table.c[name] + insert.excluded[name] for name in sums},
+@functools.cache
+def _staged_statements(dialect: str) -> list:
+    """The upserts that add play_stage to each summary table (parameters: user_id, threshold).
+
+    Built once: SQLAlchemy spends longer building and caching a statement than SQLite running it.
+    """
+    s = play_stage.c
+    user, threshold = sa.bindparam("user_id", type_=sa.Integer), sa.bindparam("threshold", type_=sa.Integer)
+    music = s.kind == "music"
+    listens = sa.case((s.ms_played >= threshold, s.sign), else_=0)
+    skips = sa.case(
+        (s.skipped.is_(None), sa.case((s.ms_played < threshold, s.sign), else_=0)), (s.skipped == sa.true(), s.sign),
+        else_=0,
     )
-    execute_many(conn, statement, rows)
-
-
-def _upsert_totals(conn: Connection, user_id: int, totals: Mapping[int, list]) -> None:
-    """Add new plays to track_totals: sums grow, first/last day widen."""
-    if not totals:
-        return
-    insert = dialect_insert(conn, track_totals)
+    counts = {"plays": sa.func.sum(s.sign), "listens": sa.func.sum(listens), "ms_played": sa.func.sum(s.sign * s.ms_played)}
+    sums = {**counts, "skips": sa.func.sum(skips)}
+    day, month, artist = sa.func.min(s.day), sa.func.min(s.month), sa.func.min(s.artist_id)
+    statements = []
+    for table, group_by, values in (
+        (daily_plays, (s.day_number, s.track_id), {"day": day, "track_id": s.track_id, "artist_id": artist, **sums}),
+        (hourly_plays, (s.day_number, s.hour, s.source),
+         {"day": day, "hour": s.hour, "source": s.source, "weekday": sa.func.min(s.weekday), **sums}),
+        (monthly_tracks, (s.month_number, s.track_id), {"month": month, "track_id": s.track_id, "artist_id": artist, **sums}),
+        (monthly_artists, (s.month_number, s.artist_id), {"month": month, "artist_id": s.artist_id, **counts}),
+    ):  # fmt: skip
+        insert = dialect_insert(dialect, table)
+        statements.append(
+            insert.from_select(
+                ["user_id", *values], sa.select(user, *values.values()).where(music).group_by(*group_by)
+            ).on_conflict_do_update(
+                index_elements=[column.name for column in table.primary_key.columns],
+                set_={name: table.c[name] + insert.excluded[name] for name in values if name in sums},
+            )
+        )
+    # track_totals: sums grow, first/last day widen; replaced plays' tracks are recomputed after.
+    insert = dialect_insert(dialect, track_totals)
     t, new = track_totals.c, insert.excluded
-    statement = insert.on_conflict_do_update(
-        index_elements=["user_id", "track_id"],
-        set_={
-            # CASE rather than LEAST/GREATEST (PostgreSQL) or two-argument min/max (SQLite).
-            "first_day": sa.case((new.first_day < t.first_day, new.first_day), else_=t.first_day),
-            "last_day": sa.case((new.last_day > t.last_day, new.last_day), else_=t.last_day),
-            "plays": t.plays + new.plays,
-            "listens": t.listens + new.listens,
-            "ms_played": t.ms_played + new.ms_played,
-        },
+    select = (
+        sa.select(
+            user, s.track_id, sa.func.min(s.artist_id), sa.func.min(s.day), sa.func.max(s.day), sa.func.count(),
+            sa.func.sum(sa.case((s.ms_played >= threshold, 1), else_=0)), sa.func.sum(s.ms_played),
+        )
+        .where(music, s.sign == 1)
+        .group_by(s.track_id)
+    )  # fmt: skip
+    columns = ["user_id", "track_id", "artist_id", "first_day", "last_day", "plays", "listens", "ms_played"]
+    statements.append(
+        insert.from_select(columns, select).on_conflict_do_update(
+            index_elements=["user_id", "track_id"],
+            set_={
+                # CASE rather than LEAST/GREATEST (PostgreSQL) or two-argument min/max (SQLite).
+                "first_day": sa.case((new.first_day < t.first_day, new.first_day), else_=t.first_day),
+                "last_day": sa.case((new.last_day > t.last_day, new.last_day), else_=t.last_day),
+                "plays": t.plays + new.plays,
+                "listens": t.listens + new.listens,
+                "ms_played": t.ms_played + new.ms_played,
+            },
+        )
     )
-    rows = [
-        {"user_id": user_id, "track_id": track_id, "artist_id": c[0], "first_day": c[1], "last_day": c[2],
-         "plays": c[3], "listens": c[4], "ms_played": c[5]}
-        for track_id, c in totals.items()
-    ]  # fmt: skip
-    execute_many(conn, statement, rows)
-
+    return statements

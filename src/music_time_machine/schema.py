@@ -311,3 +311,42 @@ rollup_state = sa.Table(
     sa.Column("listen_threshold_ms", sa.Integer, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
 )
+
+# --- Staging: a temporary table per store_plays call, never migrated ---------------------------
+# `history.store_plays` puts the plays it will insert (sign 1) and the stored plays they replace
+# (sign -1) here, with their local day and hour, so that inserting them and keeping the summary
+# tables in step are a few INSERT … SELECT … GROUP BY statements instead of a row at a time.
+
+staging = sa.MetaData()
+
+play_stage = sa.Table(
+    "play_stage",
+    staging,
+    sa.Column("sign", sa.Integer, nullable=False),
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("artist_id", sa.Integer, nullable=False),
+    sa.Column("ended_at", sa.BigInteger, nullable=False),
+    sa.Column("ms_played", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(10), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("skipped", sa.Boolean),
+    sa.Column("shuffle", sa.Boolean),
+    sa.Column("offline", sa.Boolean),
+    sa.Column("incognito", sa.Boolean),
+    sa.Column("reason_start", sa.String(32)),
+    sa.Column("reason_end", sa.String(32)),
+    sa.Column("platform", sa.Text),
+    sa.Column("conn_country", sa.String(8)),
+    sa.Column("ip_addr", sa.String(64)),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("username", sa.Text),
+    # Where the play falls in the user's time zone (rollups.LocalTimes); the numbers are the
+    # day and month as integers, to group by (SQLite sorts integers much faster than text).
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("hour", sa.Integer, nullable=False),
+    sa.Column("weekday", sa.Integer, nullable=False),
+    sa.Column("day_number", sa.Integer, nullable=False),
+    sa.Column("month_number", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)

@@ -171,3 +171,36 @@ def test_half_hour_time_zones_put_plays_on_their_local_day_and_hour(engine):
         assert conn.execute(sa.select(hourly_plays.c.day, hourly_plays.c.hour)).one() == (date(2026, 5, 1), 0)
         rollups.refresh_days(conn, asha, [date(2026, 5, 1)])  # recomputing the day finds the same play
         assert_consistent(conn, asha, "Asia/Kolkata")
+
+
+def test_batches_of_an_import_keep_every_summary_table_equal_to_a_rebuild(any_engine):
+    """Enough plays that charts are cut at CHART_SIZE, stored file by file as an import does, over
+    account data they replace, across a DST change; with a podcast-only batch and a repeat."""
+    from music_time_machine.history import Catalogue
+    from music_time_machine.schema import monthly_charts
+
+    records = list(generate_history(3_000, start=date(2025, 3, 1), end=date(2025, 5, 1), seed=7))
+    account = [
+        play(r.artist_name, r.track_name, datetime.fromtimestamp(r.ended_at - r.ended_at % 60, UTC).isoformat()[:19],
+             ms=r.ms_played, source="account", uri=None)
+        for r in records[1000:1400] if r.kind == "music"
+    ]  # fmt: skip
+    catalogue = Catalogue()
+    with transaction(any_engine) as conn:
+        alice = make_user(conn, "alice", time_zone="Europe/Berlin")
+        store_plays(conn, alice, account, catalogue=catalogue)
+        replaced = 0
+        for start in range(0, len(records), 700):
+            replaced += store_plays(conn, alice, records[start : start + 700], catalogue=catalogue).replaced
+        store_plays(conn, alice, [play("Show", "Episode", at="2025-04-02T10:00:00", kind="podcast")])
+        assert store_plays(conn, alice, records[:100], catalogue=catalogue).added == 0
+        assert replaced > 0
+        incremental = every_rollup(conn, alice)
+        rollups.rebuild(conn, alice)
+        assert every_rollup(conn, alice) == incremental
+        assert_consistent(conn, alice, "Europe/Berlin")
+        tracks_charted = conn.execute(
+            sa.select(sa.func.count()).where(monthly_charts.c.user_id == alice, monthly_charts.c.kind == "track",
+                                             monthly_charts.c.month == "2025-03")  # fmt: skip
+        ).scalar_one()
+        assert tracks_charted == rollups.CHART_SIZE

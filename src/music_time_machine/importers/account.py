@@ -7,11 +7,15 @@ known podcast episode (show and episode names) into podcast plays.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
+import msgspec
+
 from music_time_machine.importers.fields import (
+    ABSENT,
     BadRecord,
+    Entry,
+    entry,
     Parsed,
     milliseconds,
     parse_entries,
@@ -26,17 +30,17 @@ def parse_account(entries: Iterable[object]) -> Parsed:
     return parse_entries(entries, account_play)
 
 
-def account_play(entry: dict) -> PlayRecord:
+def account_play(record: Entry | dict) -> PlayRecord:
     """One play from one account-data record; raises BadRecord when it cannot be used."""
-    get = entry.get
-    ended_at = utc_seconds(get("endTime"))
-    ms_played = milliseconds(get("msPlayed"))
-    if (track := get("trackName")) is not None:
-        kind, artist = "music", get("artistName")
-    elif (track := get("episodeName")) is not None:
-        kind, artist = "podcast", get("podcastName")
-    elif (track := get("chapterName")) is not None:
-        kind, artist = "audiobook", get("audiobookName")
+    e = entry(record)
+    ended_at = utc_seconds(e.endTime)
+    ms_played = milliseconds(e.msPlayed)
+    if (track := e.trackName) not in ABSENT:
+        kind, artist = "music", e.artistName
+    elif (track := e.episodeName) not in ABSENT:
+        kind, artist = "podcast", e.podcastName
+    elif (track := e.chapterName) not in ABSENT:
+        kind, artist = "audiobook", e.audiobookName
     else:
         raise BadRecord("no track, episode or chapter name")
     track = required_name(track, "no track, episode or chapter name")
@@ -59,7 +63,7 @@ def mark_podcasts(
     for record in records:
         key = (name_key(record.artist_name), name_key(record.track_name))
         if record.kind == "music" and key in known:
-            record = dataclasses.replace(record, kind="podcast")
+            record = msgspec.structs.replace(record, kind="podcast")
             marked += 1
         result.append(record)
     return result, marked

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from music_time_machine.importers.fields import (
+    ABSENT,
     BadRecord,
+    Entry,
+    entry,
     Parsed,
     flag,
     milliseconds,
@@ -30,34 +33,34 @@ def parse_extended(
 
 
 def extended_play(
-    entry: dict, keep_personal: bool = False, keep_incognito: bool = False
+    record: Entry | dict, keep_personal: bool = False, keep_incognito: bool = False
 ) -> PlayRecord:
     """One play from one extended-history record; raises BadRecord when it cannot be used."""
-    get = entry.get
-    incognito = flag(get("incognito_mode"))
+    e = entry(record)
+    incognito = flag(e.incognito_mode)
     if incognito and not keep_incognito:
         raise BadRecord("incognito")
-    ended_at = utc_seconds(get("ts"))
-    ms_played = milliseconds(get("ms_played"))
+    ended_at = utc_seconds(e.ts)
+    ms_played = milliseconds(e.ms_played)
     album = None
     # The kind is told by which names are filled: Spotify nulls the others.
-    if (track := get("master_metadata_track_name")) is not None:
-        kind, artist = "music", get("master_metadata_album_artist_name")
-        uri, album = get("spotify_track_uri"), text(get("master_metadata_album_album_name"))
-    elif (track := get("episode_name")) is not None:
-        kind, artist, uri = "podcast", get("episode_show_name"), get("spotify_episode_uri")
-    elif (track := get("audiobook_chapter_title")) is not None:
-        kind, artist, uri = "audiobook", get("audiobook_title"), get("audiobook_chapter_uri")
+    if (track := e.master_metadata_track_name) not in ABSENT:
+        kind, artist = "music", e.master_metadata_album_artist_name
+        uri, album = e.spotify_track_uri, text(e.master_metadata_album_album_name)
+    elif (track := e.episode_name) not in ABSENT:
+        kind, artist, uri = "podcast", e.episode_show_name, e.spotify_episode_uri
+    elif (track := e.audiobook_chapter_title) not in ABSENT:
+        kind, artist, uri = "audiobook", e.audiobook_title, e.audiobook_chapter_uri
     else:
         raise BadRecord("no track, episode or chapter name")
     track = required_name(track, "no track, episode or chapter name")
     artist = required_name(artist, "no artist, show or book name")
     if keep_personal:
         personal = (
-            text(get("conn_country")),
-            text(get("ip_addr") or get("ip_addr_decrypted")),  # the older exports' name for it
-            text(get("user_agent_decrypted")),
-            text(get("username")),
+            text(e.conn_country),
+            text(e.ip_addr or e.ip_addr_decrypted),  # the older exports' name for it
+            text(e.user_agent_decrypted),
+            text(e.username),
         )
     else:
         personal = (None, None, None, None)
@@ -70,12 +73,12 @@ def extended_play(
         kind,
         album,
         spotify_uri(uri),
-        flag(get("skipped")),
-        flag(get("shuffle")),
-        flag(get("offline")),
+        flag(e.skipped),
+        flag(e.shuffle),
+        flag(e.offline),
         incognito,
-        text(get("reason_start")),
-        text(get("reason_end")),
-        text(get("platform")),
+        text(e.reason_start),
+        text(e.reason_end),
+        text(e.platform),
         *personal,
     )

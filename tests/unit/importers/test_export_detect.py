@@ -97,3 +97,17 @@ def test_problems_name_the_file_in_one_sentence() -> None:
         "MyData/endsong_3.json is not valid JSON "
         "(trailing comma is not allowed at line 1, column 6)."
     )
+
+
+def test_a_list_of_objects_decodes_into_entries_that_keep_which_keys_they_had() -> None:
+    from music_time_machine.importers.fields import Entry
+
+    # The newest key set: audiobook keys present but null on a music play.
+    record = {"ts": "2024-01-01T10:00:00Z", "ms_played": 1, "master_metadata_track_name": "x",
+              "audiobook_title": None, "audiobook_chapter_title": None, "unknown_key": [1, {"a": 2}]}  # fmt: skip
+    entries = decode_json("Streaming_History_Audio_2024.json", orjson.dumps([record]))
+
+    assert type(entries[0]) is Entry
+    assert set(entries[0].keys()) == set(record) - {"unknown_key"}
+    assert detect_format(entries) is ExportFormat.EXTENDED_AUDIOBOOK
+    assert detect_format([{k: v for k, v in record.items() if not k.startswith("audiobook")}]) is ExportFormat.EXTENDED

@@ -280,7 +280,8 @@ def test_a_batch_running_in_this_process_is_not_taken_for_dead(engine, user, exp
 KILLED_IMPORT = """
 import os, signal, sys
 from music_time_machine import db
-from music_time_machine.importers import pipeline
+from music_time_machine.importers import pipeline, reader
+reader.BACKGROUND_FROM_BYTES = int(os.environ["READER_FROM_BYTES"])
 real, calls = pipeline.store_plays, []
 def store_then_die(conn, *args, **kwargs):
     result = real(conn, *args, **kwargs)
@@ -293,11 +294,14 @@ pipeline.import_paths(db.make_engine(sys.argv[1]), int(sys.argv[2]), sys.argv[3:
 """
 
 
-def test_a_killed_import_leaves_whole_files_and_a_rerun_completes_it(engine, database_url, exports, tmp_path):
+@pytest.mark.parametrize("reader_from_bytes", [2**40, 1], ids=["read in-process", "read by a second process"])
+def test_a_killed_import_leaves_whole_files_and_a_rerun_completes_it(
+    engine, database_url, exports, tmp_path, reader_from_bytes
+):
     with db.transaction(engine) as conn:
         killed, clean = make_user(conn, "killed"), make_user(conn, "clean")
     paths = [str(exports / name) for name in (AUDIO_2024, AUDIO_2021, "endsong_0.json")]
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = {**os.environ, "PYTHONPATH": str(SRC), "READER_FROM_BYTES": str(reader_from_bytes)}
     run = subprocess.run([sys.executable, "-c", KILLED_IMPORT, database_url, str(killed), *paths], env=env)
     assert run.returncode == -signal.SIGKILL
 

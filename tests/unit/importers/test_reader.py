@@ -1,0 +1,78 @@
+"""Reading a big export in a second process gives what reading it in-process gives."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from factories import make_user
+from music_time_machine import db
+from music_time_machine.importers import reader
+from music_time_machine.importers.export import read_export
+from music_time_machine.importers.pipeline import import_paths
+from music_time_machine.schema import plays
+
+
+def test_the_reader_process_yields_what_read_export_yields(exports):
+    here = list(read_export([exports], keep_personal=True))
+    there = list(reader.read_in_background([exports], keep_personal=True))
+
+    assert [r.name for r in there] == [r.name for r in here]
+    for mine, theirs in zip(here, there):
+        assert (theirs.format, theirs.records, theirs.skipped_records, theirs.status) == (
+            mine.format, mine.records, mine.skipped_records, mine.status,
+        )  # fmt: skip
+        assert (theirs.error, theirs.skip_reason, theirs.notes, theirs.fingerprint) == (
+            mine.error, mine.skip_reason, mine.notes, mine.fingerprint,
+        )  # fmt: skip
+    assert sum(len(r.records) for r in there) > 0
+
+
+def test_a_reader_process_that_fails_is_an_error_in_the_importer(exports, monkeypatch):
+    monkeypatch.setattr(reader.sys, "executable", shutil.which("false"))  # ends at once, status 1
+    with pytest.raises(RuntimeError, match="reader process failed"):
+        list(reader.read_in_background([exports]))
+
+
+def test_the_reader_process_runs_the_module_whatever_the_main_script(exports, tmp_path):
+    # multiprocessing's spawn would run the parent's __main__ again: here a script on stdin.
+    script = f"""
+from music_time_machine.importers.reader import read_in_background
+print(sum(len(r.records) for r in read_in_background([{str(exports)!r}])))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(reader.__file__).resolve().parents[2])}
+    run = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, env=env, check=True)
+    assert int(run.stdout) == sum(len(r.records) for r in read_export([exports]))
+
+
+def test_only_exports_of_some_size_are_worth_a_process(exports, monkeypatch):
+    assert not reader.worth_a_process([exports])
+    monkeypatch.setattr(reader, "BACKGROUND_FROM_BYTES", 1)
+    assert reader.worth_a_process([exports])
+    assert reader.worth_a_process([exports / "endsong_0.json"])
+
+
+def test_an_import_read_in_a_second_process_stores_the_same_plays(engine, exports, monkeypatch):
+    with db.transaction(engine) as conn:
+        here, there = make_user(conn, "here"), make_user(conn, "there")
+    _, report_here = import_paths(engine, here, [exports])
+    monkeypatch.setattr(reader, "BACKGROUND_FROM_BYTES", 1)
+    _, report_there = import_paths(engine, there, [exports])
+
+    assert report_there["totals"] == report_here["totals"] and report_here["totals"]["added"] > 0
+    with engine.connect() as conn:
+        rows = [
+            conn.execute(
+                sa.select(plays.c.ended_at, plays.c.track_id, plays.c.ms_played, plays.c.kind)
+                .where(plays.c.user_id == user)
+                .order_by(plays.c.ended_at, plays.c.track_id)
+            ).all()
+            for user in (here, there)
+        ]
+    assert rows[0] == rows[1]
