@@ -71,8 +71,11 @@ def read_in_background(
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
     )  # fmt: skip
     try:
-        child.stdin.write(msgspec.msgpack.encode(request))
-        child.stdin.close()
+        try:
+            child.stdin.write(msgspec.msgpack.encode(request))
+            child.stdin.close()
+        except BrokenPipeError:
+            pass  # the child ended before it read the request: its exit status, below, says so
         while size := child.stdout.read(8):
             frame = child.stdout.read(int.from_bytes(size, "little"))
             name, format, records, skipped, error, skip_reason, notes, fingerprint = _decode_result(frame)
@@ -83,7 +86,11 @@ def read_in_background(
         if child.poll() is None:
             child.kill()
         child.wait()
-        child.stdout.close()
+        for pipe in (child.stdin, child.stdout):
+            try:
+                pipe.close()
+            except BrokenPipeError:  # the request still buffered for a child that is gone
+                pass
 
 
 def main() -> None:

@@ -38,6 +38,9 @@ def test_a_reader_process_that_fails_is_an_error_in_the_importer(exports, monkey
     monkeypatch.setattr(reader.sys, "executable", shutil.which("false"))  # ends at once, status 1
     with pytest.raises(RuntimeError, match="reader process failed"):
         list(reader.read_in_background([exports]))
+    # A request bigger than a pipe holds: the child is gone before it is written (EPIPE).
+    with pytest.raises(RuntimeError, match="reader process failed"):
+        list(reader.read_in_background([exports], known={f"{n:064x}" for n in range(5_000)}))
 
 
 def test_the_reader_process_runs_the_module_whatever_the_main_script(exports, tmp_path):
