@@ -156,9 +156,15 @@ def cached(conn: Connection, user_id: int, fn, *args, state: CacheState | None =
             _CACHE.move_to_end(key)
             return hit[1]
         # One thread computes a view; others asking for it meanwhile wait for its answer (when
-        # they would accept it) instead of computing it again: 50 visitors of a cold page.
+        # they would accept it) instead of computing it again: 50 visitors of a cold page. Those
+        # that hold the answer of the version before (an import just ended) get that at once:
+        # the figures are at most one computation late, and the end of an import is not a burst
+        # of every visitor waiting for every view.
         pending = _PENDING.get(key)
         if pending is not None and (pending[0] == state.version or state.importing):
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit[1]
             waiting = pending[1]
         else:
             waiting, mine = None, Future()

@@ -35,7 +35,10 @@ def make_engine(url: str) -> Engine:
     # the "begin" hook below decides: writers take the write lock up front (BEGIN IMMEDIATE),
     # which makes them wait for each other (busy timeout) instead of failing with "database is
     # locked" when a read transaction later tries to write.
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
+    # pool_size: one connection for each of the server's threads (8) and then some, kept open; with
+    # SQLAlchemy's default of 5, busy moments closed and reopened connections, and every new one
+    # reads the schema again before its first query.
+    engine = sa.create_engine(url, pool_size=16, connect_args={"check_same_thread": False, "isolation_level": None})
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: sqlite3.Connection, _record) -> None:

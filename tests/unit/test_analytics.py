@@ -305,6 +305,27 @@ def test_a_view_another_thread_is_computing_is_waited_for_not_computed_again(eng
             an._PENDING.clear()
 
 
+def test_while_another_thread_computes_the_new_answer_the_previous_one_is_served(engine):
+    from concurrent.futures import Future
+
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+    with engine.connect() as conn:
+        before = an.cache_state(conn, alice)
+        assert an.cached(conn, alice, lambda conn, user_id: "before", state=before) == "before"
+        after = an.CacheState(before.version + 1, importing=False)  # an import has just ended
+        key = (str(engine.url), alice, "<lambda>", ())
+        computing = Future()
+        computing.set_result("after, from the other thread")  # what waiting for it would give
+        an._PENDING[key] = (after.version, computing)
+        try:
+            assert an.cached(conn, alice, lambda conn, user_id: "computed twice", state=after) == "before"
+        finally:
+            an._PENDING.clear()
+        assert an.cached(conn, alice, lambda conn, user_id: "after", state=after) == "after"
+        assert an.cached(conn, alice, lambda conn, user_id: "not again", state=after) == "after"
+
+
 def test_a_failing_view_leaves_nothing_pending(engine):
     with transaction(engine) as conn:
         alice = make_user(conn, "alice")
