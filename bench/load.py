@@ -5,7 +5,8 @@
 The 1M-play history of bench/pages.py (generated once, cached in bench/out/) is copied to
 bench/out/load.sqlite3; `mtm serve` (waitress) serves it on 127.0.0.1; each client is a thread
 with its own requests.Session, logged in through a one-time link, requesting a mix of pages and
-API calls for the given time. Meanwhile `mtm import` (another process, at the low CPU priority
+API calls for the given time, after a warm-up that asks each URL once (as a server that has
+been running has computed them; `--cold` measures a fresh start instead). Meanwhile `mtm import` (another process, at the low CPU priority
 it gives itself) imports a generated extended-history export (bench/import.py's, cached in
 bench/out/) into the same database. Prints requests/s, p50/p95/p99, errors, how often "database
 is locked" was seen (in answers or the server's log) and the CPU seconds of server, clients and
@@ -144,6 +145,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--import-plays", type=int, default=1_000_000, help="size of the export imported meanwhile")
     parser.add_argument("--think", type=float, default=0.0, help="mean pause between a client's requests (s)")
+    parser.add_argument("--cold", action="store_true",
+                        help="no warm-up: the clients start on a server that has computed nothing yet")
     parser.add_argument("--import-into", choices=["same", "other"], default="same",
                         help="import into the browsing user (their views' cache is invalidated by every batch) "
                              "or into another user")  # fmt: skip
@@ -173,6 +176,14 @@ def main() -> int:
     try:
         wait_until_listening(port)
         sessions = [log_in(link) for link in login_links(path, args.clients, base)]
+        if not args.cold:  # a server that has been running: each URL asked once, one at a time, not counted
+            first = []
+            for url in urls:
+                started = time.perf_counter()
+                sessions[0].get(base + url, timeout=60)
+                first.append((time.perf_counter() - started) * 1000)
+            print(f"warm-up (not counted; --cold skips it): {len(urls)} URLs once each in {sum(first) / 1000:.1f} s, "
+                  f"the slowest {max(first):.0f} ms")  # fmt: skip
         print(f"{args.clients} clients × {args.seconds:.0f} s (think {args.think} s) on {len(urls)} pages and API "
               f"calls, {args.plays:,} plays, while an import (mtm import, at its own low priority) writes into the {args.import_into} user …")  # fmt: skip
         import_started = time.monotonic()
