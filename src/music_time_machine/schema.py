@@ -325,21 +325,9 @@ play_stage = sa.Table(
     sa.Column("sign", sa.Integer, nullable=False),
     sa.Column("track_id", sa.Integer, nullable=False),
     sa.Column("artist_id", sa.Integer, nullable=False),
-    sa.Column("ended_at", sa.BigInteger, nullable=False),
-    sa.Column("ms_played", sa.Integer, nullable=False),
-    sa.Column("source", sa.String(10), nullable=False),
-    sa.Column("kind", sa.String(10), nullable=False),
-    sa.Column("skipped", sa.Boolean),
-    sa.Column("shuffle", sa.Boolean),
-    sa.Column("offline", sa.Boolean),
-    sa.Column("incognito", sa.Boolean),
-    sa.Column("reason_start", sa.String(32)),
-    sa.Column("reason_end", sa.String(32)),
-    sa.Column("platform", sa.Text),
-    sa.Column("conn_country", sa.String(8)),
-    sa.Column("ip_addr", sa.String(64)),
-    sa.Column("user_agent", sa.Text),
-    sa.Column("username", sa.Text),
+    # The play's own columns, as in `plays` (ended_at … username, in that order).
+    *(sa.Column(c.name, c.type, nullable=c.nullable) for c in plays.columns
+      if c.name not in ("id", "user_id", "track_id", "batch_id")),
     # Where the play falls in the user's time zone (rollups.LocalTimes); the numbers are the
     # day and month as integers, to group by (SQLite sorts integers much faster than text).
     sa.Column("day", sa.Date, nullable=False),
