@@ -834,16 +834,6 @@ def artist_page(conn: Connection, user_id: int, artist_id: int) -> dict | None:
     ).one()  # fmt: skip
     if row[0] is None:
         return None
-    a = monthly_artists.c
-    per_month = conn.execute(
-        sa.select(a.month, a.listens, a.ms_played).where(a.user_id == user_id, a.artist_id == artist_id).order_by(a.month)
-    ).all()
-    c = monthly_charts.c
-    ranks = dict(
-        conn.execute(
-            sa.select(c.month, c.rank).where(c.user_id == user_id, c.kind == "artist", c.item_id == artist_id)
-        ).all()
-    )
     top = conn.execute(
         sa.select(t.track_id, t.listens, t.ms_played).where(t.user_id == user_id, t.artist_id == artist_id)
         .order_by(t.listens.desc(), t.track_id).limit(20)
@@ -854,8 +844,7 @@ def artist_page(conn: Connection, user_id: int, artist_id: int) -> dict | None:
         "name": _names_of_artists(conn, [artist_id])[artist_id],
         "first_listen": row[0].isoformat(), "last_listen": row[1].isoformat(),
         "plays": int(row[2]), "listens": int(row[3]), "minutes": round(int(row[4]) / 60_000, 1), "tracks_count": row[5],
-        "months": [{"month": m, "listens": int(listens), "minutes": round(int(ms) / 60_000, 1), "rank": ranks.get(m)}
-                   for m, listens, ms in per_month],
+        "months": _item_months(conn, user_id, "artist", artist_id),
         "top_tracks": [{**_entry(i, r[1], r[2]), **names[r[0]]} for i, r in enumerate(top, 1)],
     }  # fmt: skip
 
@@ -866,21 +855,25 @@ def track_page(conn: Connection, user_id: int, track_id: int) -> dict | None:
     row = conn.execute(sa.select(track_totals).where(t.user_id == user_id, t.track_id == track_id)).mappings().first()
     if row is None:
         return None
-    m = monthly_tracks.c
-    per_month = conn.execute(
-        sa.select(m.month, m.listens, m.ms_played).where(m.user_id == user_id, m.track_id == track_id).order_by(m.month)
-    ).all()
-    c = monthly_charts.c
-    ranks = dict(
-        conn.execute(sa.select(c.month, c.rank).where(c.user_id == user_id, c.kind == "track", c.item_id == track_id)).all()
-    )
     return {
         **_names_of_tracks(conn, [track_id])[track_id],
         "first_listen": row["first_day"].isoformat(), "last_listen": row["last_day"].isoformat(),
         "plays": row["plays"], "listens": row["listens"], "minutes": round(row["ms_played"] / 60_000, 1),
-        "months": [{"month": mo, "listens": int(listens), "minutes": round(int(ms) / 60_000, 1), "rank": ranks.get(mo)}
-                   for mo, listens, ms in per_month],
+        "months": _item_months(conn, user_id, "track", track_id),
     }  # fmt: skip
+
+
+def _item_months(conn: Connection, user_id: int, kind: str, item_id: int) -> list[dict]:
+    """An artist's or a track's listens and minutes per month, with its chart rank (None when out)."""
+    table = monthly_artists if kind == "artist" else monthly_tracks
+    m = table.c
+    per_month = conn.execute(
+        sa.select(m.month, m.listens, m.ms_played).where(m.user_id == user_id, m[f"{kind}_id"] == item_id).order_by(m.month)
+    ).all()
+    c = monthly_charts.c
+    ranks = dict(conn.execute(sa.select(c.month, c.rank).where(c.user_id == user_id, c.kind == kind, c.item_id == item_id)).all())
+    return [{"month": month, "listens": int(listens), "minutes": round(int(ms) / 60_000, 1), "rank": ranks.get(month)}
+            for month, listens, ms in per_month]  # fmt: skip
 
 
 def _latest_day(conn: Connection, user_id: int) -> date | None:
