@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, session
 
 from .. import analytics, db
-from ..clock import utcnow
 from . import charts
 from .auth import current_user, safe_next_url
 from .views import cache_state
@@ -33,5 +32,4 @@ def index():
             charts.bar([g["month"] for g in growth], [("New tracks", [g["new_tracks"] for g in growth])]),
             ["Month", "New tracks"], [[g["month"], g["new_tracks"]] for g in growth],
         )  # fmt: skip
-    blocked_until = user["blocked_until"] if user["blocked_until"] and user["blocked_until"] > utcnow() else None
-    return render_template("home.html", overview=overview, summary=summary, chart=chart, blocked_until=blocked_until)
+    return render_template("home.html", overview=overview, summary=summary, chart=chart)

@@ -10,13 +10,13 @@ import logging
 from functools import cache
 from zoneinfo import available_timezones
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from .. import db, snapshots, userdata, users
 from ..clock import utcnow
 from ..jobs import run_spotify_job
 from ..spotify.tokens import connection_status, delete_tokens
-from .auth import AUTH_SESSION_KEYS, current_user, log_out, login_required
+from .auth import current_user, log_out, login_required
 from .spotify_auth import spotify_app, spotify_configured
 
 log = logging.getLogger(__name__)
@@ -143,9 +143,7 @@ def disconnect():
     user_id = current_user()["id"]
     with db.write() as conn:
         delete_tokens(conn, user_id)
-    for key in AUTH_SESSION_KEYS:
-        session.pop(key, None)
-    g.pop("current_user", None)
+    log_out()
     current_app.logger.info("User %s disconnected Spotify", user_id)
     flash("Spotify is disconnected and you are logged out. Your history stays here.", "success")
     return redirect(url_for("dashboard.index"))
