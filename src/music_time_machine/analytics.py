@@ -208,15 +208,6 @@ MEASURES = ("listens", "minutes")
 CHART_SIZE = 50
 
 
-def range_cutoff(range_key: str, today: date) -> date | None:
-    """The first day counted by a range: today minus 180/365/730 days; None for `all`.
-
-    An unknown key counts as 12m (the page falls back silently; the API checks keys first).
-    """
-    days = RANGES[range_key] if range_key in RANGES else RANGES[DEFAULT_RANGE]
-    return None if days is None else today - timedelta(days=days)
-
-
 @dataclass(frozen=True)
 class Period:
     """The days an analytics view covers, both ends inclusive (None: open)."""
@@ -258,7 +249,8 @@ def resolve_period(range_key: str | None, start: str | None, end: str | None, to
         if strict:
             raise ValueError(f"range must be one of {', '.join(RANGES)}")
         key = DEFAULT_RANGE
-    return Period(key, range_cutoff(key, today), None)
+    days = RANGES[key]  # the first day counted: today minus 180/365/730 days; none for `all`
+    return Period(key, None if days is None else today - timedelta(days=days), None)
 
 
 def parse_month(text: str) -> str:
@@ -609,9 +601,7 @@ def taste_shift(conn: Connection, user_id: int, period: Period, artists_count: i
 
 def monthly_chart(conn: Connection, user_id: int, month: str, by: str = "listens", limit: int = CHART_SIZE) -> dict:
     """A month's top tracks and artists from plays (local calendar month), by listens or minutes."""
-    first = _month_first(month)
-    last = _next_month(first) - timedelta(days=1)
-    period = Period("custom", first, last)
+    period = _month_period(month)
     return {
         "month": month, "source": "plays", "by": by,
         "tracks": top_tracks(conn, user_id, period, by, limit),

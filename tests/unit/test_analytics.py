@@ -207,7 +207,6 @@ def test_data_coverage_and_snapshot_charts(any_engine, history):
 )  # fmt: skip
 def test_range_cutoffs(key, cutoff):
     today = date(2026, 5, 8)
-    assert an.range_cutoff(key, today) == cutoff
     assert an.resolve_period(key, None, None, today).start == cutoff
 
 
