@@ -48,9 +48,9 @@ def month(month: str):
     if not has_snapshot:
         source = "plays"
     page = q(an.month_page, month, by)
-    snapshot = an.snapshot_chart(db.get_conn(), _uid(), month) if source == "snapshots" else None
+    snapshot = an.snapshot_chart(conn, uid, month) if source == "snapshots" else None
     return render_template("month.html", page=page, by=by, source=source, has_snapshot=has_snapshot, snapshot=snapshot,
-                           months=an.data_months(conn, uid))  # fmt: skip
+                           months=q(an.data_months))  # fmt: skip
 
 
 @bp.get("/compare")
