@@ -358,7 +358,10 @@ def test_importing_a_history_twice_equals_importing_it_once(engine, tmp_path, hi
     path = export_file(tmp_path, "h", history)
     import_paths(engine, once, [path])
     import_paths(engine, twice, [path])
-    _, again = import_paths(engine, twice, [path])
+    changed = tmp_path / f"changed_{path.name}"  # other bytes: read again, not skipped by its hash
+    changed.write_bytes(path.read_bytes() + b"\n")
+    _, again = import_paths(engine, twice, [changed])
+    assert again["files"][0]["status"] == "read"
     assert again["totals"]["added"] == 0
     assert play_rows(engine, once) == play_rows(engine, twice)
 
