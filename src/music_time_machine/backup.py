@@ -104,8 +104,8 @@ def restore_from(path: Path, database_url: str) -> tuple[str, str]:
     temporary copy beside the database, which is moved into place only when all went well: on
     any failure the current database is untouched. Stop the server and worker first.
     """
+    target = sqlite_path(database_url)  # first: on PostgreSQL, pg_restore is the answer whatever the file
     revision = check_backup(path)
-    target = sqlite_path(database_url)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".mtm-restore-", suffix=".sqlite3", dir=target.parent)
     os.close(fd)
