@@ -127,7 +127,7 @@ def test_restore_refuses_anything_else_with_one_line_and_keeps_the_database(
 
 def test_backup_and_restore_on_postgresql_point_to_pg_dump(runner, template_db, tmp_path):
     runner.env["DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/mtm"
-    for args in (["backup", str(tmp_path / "b")], ["restore", template_db]):  # a good backup file
+    for args in (["backup", str(tmp_path / "b")], ["restore", template_db], ["restore", str(tmp_path / "b")]):
         result = runner.invoke(cli, args)
         assert result.exit_code == 1
         assert "pg_dump -Fc" in result.output
