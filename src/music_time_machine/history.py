@@ -160,8 +160,6 @@ class StoreResult:
     replaced: int = 0  # stored plays of a lower-ranked source that the new plays took the place of
 
 
-PERSONAL_FIELDS = ("conn_country", "ip_addr", "user_agent", "username")
-
 # How much a source tells about a play; the richer one is kept when two hold the same play.
 SOURCE_RANK = {"extended": 3, "api": 2, "account": 1}
 # Seconds by which two sources' end times of one play may differ. The account data's endTime

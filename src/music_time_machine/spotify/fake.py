@@ -103,7 +103,6 @@ class FakeSpotify:
         seed: int = 0,
         access_token_lifetime: int = 3600,
         refresh_token_lifetime: int = int(REFRESH_TOKEN_LIFETIME.total_seconds()),
-        rotate_refresh_tokens: bool = True,
         user_id: str = "fake-listener",
         display_name: str = "Fake Listener",
         clock: Callable[[], float] = time.time,
@@ -112,7 +111,6 @@ class FakeSpotify:
         self.seed = seed
         self.access_token_lifetime = access_token_lifetime
         self.refresh_token_lifetime = refresh_token_lifetime
-        self.rotate_refresh_tokens = rotate_refresh_tokens
         self.user_id = user_id
         self.display_name = display_name
         self.deny_consent = False
@@ -145,11 +143,6 @@ class FakeSpotify:
         with self.lock:
             self.failures.append(failure)
         return failure
-
-    def clear_failures(self) -> None:
-        """Drop every pending injected failure."""
-        with self.lock:
-            self.failures.clear()
 
     def listen(self, count: int = 1) -> None:
         """Add `count` plays of catalogue tracks, the last one ending now."""
@@ -391,11 +384,8 @@ def create_fake_spotify(**options: Any) -> Flask:
     def fake_state() -> Any:
         return jsonify(fake.state())
 
-    @app.route("/_fake/fail", methods=["POST", "DELETE"])
+    @app.post("/_fake/fail")
     def fake_fail() -> Any:
-        if request.method == "DELETE":
-            fake.clear_failures()
-            return jsonify({"pending_failures": []})
         options = request.get_json(silent=True)
         if not isinstance(options, dict):
             return jsonify({"error": "send the failure as a JSON object"}), 400
@@ -404,20 +394,6 @@ def create_fake_spotify(**options: Any) -> Flask:
         except TypeError as exc:
             return jsonify({"error": str(exc)}), 400
         return jsonify(asdict(failure)), 201
-
-    @app.post("/_fake/settings")
-    def fake_settings() -> Any:
-        options = request.get_json(silent=True) or {}
-        with fake.lock:
-            if "deny_consent" in options:
-                fake.deny_consent = bool(options["deny_consent"])
-            if "access_token_lifetime" in options:
-                fake.access_token_lifetime = int(options["access_token_lifetime"])
-            if "advance_seconds" in options:
-                fake.advance(float(options["advance_seconds"]))
-            if "listen" in options:
-                fake.listen(int(options["listen"]))
-        return jsonify({"deny_consent": fake.deny_consent, "now": fake.now()})
 
     return app
 
@@ -459,10 +435,7 @@ def _grant_refresh(fake: FakeSpotify, refresh_token: str) -> Any:
     if fake.now() >= grant["signed_in_at"] + fake.refresh_token_lifetime:
         return _token_error("invalid_grant", "Refresh token expired", 400)
     answer = fake.issue_tokens(grant["scope"], signed_in_at=grant["signed_in_at"])
-    if fake.rotate_refresh_tokens:
-        grant["used"] = True  # with PKCE each refresh token is single-use
-    else:
-        del fake.refresh_tokens[answer.pop("refresh_token")]
+    grant["used"] = True  # with PKCE each refresh token is single-use
     return jsonify(answer)
 
 
