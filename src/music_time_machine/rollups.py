@@ -82,20 +82,13 @@ def _day_span_utc(day: date, tz: ZoneInfo) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
-def _aggregate(rows: Iterable[Sequence], tz: ZoneInfo, threshold: int):
+def _aggregate(rows: Iterable[Sequence], tz_name: str, threshold: int):
     """Fold (track_id, artist_id, ended_at, ms_played, skipped, source) rows into day and hour cells."""
     days: dict[tuple[date, int], list] = {}
     hours: dict[tuple[date, int], list] = {}
-    # Converting each timestamp with zoneinfo is the slow part; plays cluster in time, so cache
-    # the local time of every quarter hour seen. A quarter, not an hour: India, Nepal, Iran,
-    # Newfoundland and parts of Australia are 30 or 45 minutes off a whole-hour offset.
-    cache: dict[int, datetime] = {}
+    local = LocalTimes(tz_name, iso=False)
     for track_id, artist_id, ended_at, ms, skipped, source in rows:
-        quarter = ended_at - ended_at % QUARTER_HOUR
-        local = cache.get(quarter)
-        if local is None:
-            local = cache[quarter] = datetime.fromtimestamp(quarter, tz)
-        day = local.date()
+        day, _, hour = local[ended_at - ended_at % QUARTER_HOUR][:3]
         listen = 1 if ms >= threshold else 0
         skip = 1 if (skipped if skipped is not None else ms < threshold) else 0
         cell = days.get((day, track_id))
@@ -106,9 +99,9 @@ def _aggregate(rows: Iterable[Sequence], tz: ZoneInfo, threshold: int):
             cell[2] += listen
             cell[3] += ms
             cell[4] += skip
-        hcell = hours.get((day, local.hour, source))
+        hcell = hours.get((day, hour, source))
         if hcell is None:
-            hours[(day, local.hour, source)] = [1, listen, ms, skip]
+            hours[(day, hour, source)] = [1, listen, ms, skip]
         else:
             hcell[0] += 1
             hcell[1] += listen
@@ -268,20 +261,30 @@ def rebuild(conn: Connection, user_id: int) -> None:
     tz_name, threshold = settings(conn, user_id)
     for table in (daily_plays, hourly_plays, monthly_tracks, monthly_artists, monthly_charts, track_totals):
         conn.execute(table.delete().where(table.c.user_id == user_id))
-    days, hours = _aggregate(_play_rows(conn, user_id), zone(tz_name), threshold)
+    days, hours = _aggregate(_play_rows(conn, user_id), tz_name, threshold)
     _insert_cells(conn, user_id, days, hours)
     _refresh_months(conn, user_id, {month_of(key[0]) for key in hours})
     _refresh_tracks(conn, user_id, None)
     _bump(conn, user_id, tz_name, threshold)
 
 
-def refresh_days(conn: Connection, user_id: int, days: Iterable[date]) -> None:
-    """Recompute the given local days, and the months and tracks they touch, from the raw plays."""
+def _current_settings(conn: Connection, user_id: int) -> tuple[str, int] | None:
+    """The user's (time zone, listen threshold) when the rollups were built with them; else the
+    rollups are rebuilt from the raw plays (a partial update would mix settings) and None."""
     tz_name, threshold = settings(conn, user_id)
     state = conn.execute(sa.select(rollup_state).where(rollup_state.c.user_id == user_id)).mappings().first()
     if state is None or state["time_zone"] != tz_name or state["listen_threshold_ms"] != threshold:
-        rebuild(conn, user_id)  # built with other settings (or never): a partial refresh would mix them
+        rebuild(conn, user_id)
+        return None
+    return tz_name, threshold
+
+
+def refresh_days(conn: Connection, user_id: int, days: Iterable[date]) -> None:
+    """Recompute the given local days, and the months and tracks they touch, from the raw plays."""
+    current = _current_settings(conn, user_id)
+    if current is None:
         return
+    tz_name, threshold = current
     tz = zone(tz_name)
     days = sorted(set(days))
     if not days:
@@ -306,7 +309,7 @@ def refresh_days(conn: Connection, user_id: int, days: Iterable[date]) -> None:
             conn.execute(table.delete().where(table.c.user_id == user_id, table.c.day >= first, table.c.day <= last))
         start, _ = _day_span_utc(first, tz)
         _, end = _day_span_utc(last, tz)
-        cells, hours = _aggregate(_play_rows(conn, user_id, start, end), tz, threshold)
+        cells, hours = _aggregate(_play_rows(conn, user_id, start, end), tz_name, threshold)
         touched_tracks.update(track_id for _, track_id in cells)
         _insert_cells(conn, user_id, cells, hours)
     _refresh_months(conn, user_id, {month_of(day) for day in days})
@@ -322,23 +325,17 @@ def add_plays(conn: Connection, user_id: int, changed: Sequence[tuple[int, str]]
         if changed:
             _bump(conn, user_id, tz_name, threshold)
         return
-    tz = zone(tz_name)
-    quarter_days: dict[int, date] = {}
-    days = set()
-    for ts in ended:
-        quarter = ts - ts % QUARTER_HOUR
-        if quarter not in quarter_days:
-            quarter_days[quarter] = datetime.fromtimestamp(quarter, tz).date()
-        days.add(quarter_days[quarter])
-    refresh_days(conn, user_id, days)
+    local = LocalTimes(tz_name, iso=False)
+    refresh_days(conn, user_id, {local[ts - ts % QUARTER_HOUR][0] for ts in ended})
 
 
 class LocalTimes(dict):
     """(day, month, hour, weekday, day number, month number) in a time zone of Unix seconds
     rounded down to a quarter hour (the columns of schema.play_stage).
 
-    A cache: converting with zoneinfo is slow and plays cluster in time. Days are ISO strings
-    when `iso` (what SQLite stores), else dates.
+    A cache: converting with zoneinfo is slow and plays cluster in time. A quarter, not an hour:
+    India, Nepal, Iran, Newfoundland and parts of Australia are 30 or 45 minutes off a whole-hour
+    offset. Days are ISO strings when `iso` (what SQLite stores), else dates.
     """
 
     def __init__(self, tz_name: str, iso: bool) -> None:
@@ -363,11 +360,10 @@ def apply_staged(conn: Connection, user_id: int, removed: bool) -> None:
     through `refresh_days`, which recomputes from the raw plays. `removed`: whether any row has
     sign -1.
     """
-    tz_name, threshold = settings(conn, user_id)
-    state = conn.execute(sa.select(rollup_state).where(rollup_state.c.user_id == user_id)).mappings().first()
-    if state is None or state["time_zone"] != tz_name or state["listen_threshold_ms"] != threshold:
-        rebuild(conn, user_id)  # built with other settings (or never): start from the raw plays
+    current = _current_settings(conn, user_id)
+    if current is None:
         return
+    tz_name, threshold = current
     params = {"user_id": user_id, "threshold": threshold}
     for statement in _staged_statements(conn.dialect.name):
         conn.execute(statement, params)
