@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -64,6 +64,15 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
         conn = conn.execution_options(write=write)
         with conn.begin():
             yield conn
+
+
+CHUNK = 500  # keeps IN (...) lists under every database's parameter limit
+
+
+def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    """`items` in slices of `size`, for statements with an IN (...) list."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def dialect_insert(conn: Connection | str, table: sa.Table):

@@ -19,7 +19,7 @@ summary table up to date: a few statements per call, whether it holds 5 plays or
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -27,17 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollups
-from .db import dialect_insert, insert_ignoring_conflicts
+from .db import CHUNK, chunks, dialect_insert, insert_ignoring_conflicts
 from .records import PlayRecord, name_key
 from .schema import artists, play_stage, plays, tracks
-
-_CHUNK = 500  # keeps IN (...) lists under every database's parameter limit
-
-
-def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
 
 @dataclass
 class Catalogue:
@@ -89,7 +81,7 @@ class Catalogue:
             self._load_artists(conn, [row["name_key"] for row in new])
 
     def _load_artists(self, conn: Connection, keys: Sequence[str]) -> None:
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             rows = conn.execute(sa.select(artists.c.name_key, artists.c.id).where(artists.c.name_key.in_(chunk)))
             self.artist_ids.update((key, artist_id) for key, artist_id in rows)
 
@@ -126,7 +118,7 @@ class Catalogue:
             self._load_tracks_by_name(conn, {(row["artist_id"], row["title_key"]) for row in without_uri})
 
     def _load_tracks_by_uri(self, conn: Connection, uris: Sequence[str]) -> None:
-        for chunk in _chunks(uris):
+        for chunk in chunks(uris):
             rows = conn.execute(
                 sa.select(tracks.c.spotify_uri, tracks.c.id, tracks.c.artist_id, tracks.c.title_key).where(
                     tracks.c.spotify_uri.in_(chunk)
@@ -140,7 +132,7 @@ class Catalogue:
     def _load_tracks_by_name(self, conn: Connection, keys: set[tuple[int, str]]) -> None:
         # A URI-less play (account export) joins the first-stored track with that artist + title.
         pair = sa.tuple_(tracks.c.artist_id, tracks.c.title_key)
-        for chunk in _chunks(sorted(keys), _CHUNK // 2):  # two parameters a pair
+        for chunk in chunks(sorted(keys), CHUNK // 2):  # two parameters a pair
             rows = conn.execute(
                 sa.select(tracks.c.artist_id, tracks.c.title_key, sa.func.min(tracks.c.id))
                 .where(pair.in_(chunk))
@@ -217,7 +209,7 @@ def store_plays(
             + local[ended_at - ended_at % quarter]
             for track_id, artist_id, ended_at, ms, skipped, source in _music_plays(conn, sorted(replaced_ids))
         ]  # fmt: skip
-        for chunk in _chunks(sorted(replaced_ids)):
+        for chunk in chunks(sorted(replaced_ids)):
             conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
     create, insert, drop = _stage_statements(conn.dialect.name)
     conn.execute(create)
@@ -277,7 +269,7 @@ def _stage(conn: Connection, rows: list[tuple]) -> None:
 def _music_plays(conn: Connection, play_ids: Sequence[int]) -> list[tuple]:
     """(track_id, artist_id, ended_at, ms_played, skipped, source) of these plays, music only."""
     found = []
-    for chunk in _chunks(play_ids):
+    for chunk in chunks(play_ids):
         found += conn.execute(
             sa.select(plays.c.track_id, tracks.c.artist_id, plays.c.ended_at, plays.c.ms_played,
                       plays.c.skipped, plays.c.source)
@@ -328,7 +320,7 @@ def _plays_to_insert(
 def _cross_source(conn, records, track_ids, keep, stored, catalogue) -> tuple[list[bool], dict[int, tuple[int, str]]]:
     """Apply the cross-source rule (module doc) to the kept records against `stored` plays."""
     unknown = {row.track_id for row in stored} - catalogue.songs.keys()
-    for chunk in _chunks(sorted(unknown)):
+    for chunk in chunks(sorted(unknown)):
         rows = conn.execute(sa.select(tracks.c.id, tracks.c.artist_id, tracks.c.title_key).where(tracks.c.id.in_(chunk)))
         catalogue.songs.update((track_id, (artist_id, title_key)) for track_id, artist_id, title_key in rows)
 

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .db import dialect_insert, execute_many
+from .db import chunks, dialect_insert, execute_many
 from .schema import (
     daily_plays,
     hourly_plays,
@@ -52,7 +52,6 @@ from .schema import (
 CHART_SIZE = 50
 QUARTER_HOUR = 900  # every time zone's offset is a whole number of quarter hours
 
-_CHUNK = 500
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -222,8 +221,7 @@ def _refresh_tracks(conn: Connection, user_id: int, track_ids: Iterable[int] | N
         conn.execute(track_totals.insert().from_select(columns, select))
         return
     ids = sorted(set(track_ids))
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for chunk in chunks(ids):
         conn.execute(
             track_totals.delete().where(track_totals.c.user_id == user_id, track_totals.c.track_id.in_(chunk))
         )

@@ -300,10 +300,7 @@ def _process_alive(pid: int | None) -> bool:
 def mark_interrupted(conn: Connection, user_id: int, *, now: datetime | None = None) -> int:
     """Mark the user's batches whose process is gone as failed; how many there were."""
     now = now or utcnow()
-    running = conn.execute(
-        sa.select(import_batches).where(import_batches.c.user_id == user_id, import_batches.c.status == "running")
-    ).mappings()
-    dead = [dict(batch) for batch in running if is_dead(batch, now=now)]
+    dead = _dead_batches(conn, user_id, now)
     for batch in dead:
         report = {"files": [], **(batch["report"] or {}), "error": INTERRUPTED}
         report["totals"] = totals(report["files"])
@@ -317,8 +314,11 @@ def mark_interrupted(conn: Connection, user_id: int, *, now: datetime | None = N
 
 def has_dead_batches(conn: Connection, user_id: int, *, now: datetime | None = None) -> bool:
     """Whether mark_interrupted would change anything (a read, so pages can check cheaply)."""
-    now = now or utcnow()
+    return bool(_dead_batches(conn, user_id, now or utcnow()))
+
+
+def _dead_batches(conn: Connection, user_id: int, now: datetime) -> list[dict]:
     running = conn.execute(
         sa.select(import_batches).where(import_batches.c.user_id == user_id, import_batches.c.status == "running")
     ).mappings()
-    return any(is_dead(dict(batch), now=now) for batch in running)
+    return [dict(batch) for batch in running if is_dead(batch, now=now)]
