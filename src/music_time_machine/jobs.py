@@ -45,6 +45,21 @@ class JobRun:
         return self.status == "ok"
 
 
+def block_reason(exc: RateLimited) -> str:
+    return QUOTA_EXCEEDED if exc.quota_exceeded else RATE_LIMITED
+
+
+def remember_refusal(engine: Engine, user_id: int, exc: SpotifyError, now: datetime) -> None:
+    """What a failed Spotify call means for later ones: "blocked until" (a 429, a spent quota) or
+    "needs reconnect" (a refused sign-in); other failures leave nothing behind."""
+    if isinstance(exc, RateLimited):
+        with db.transaction(engine) as conn:
+            block_user(conn, user_id, exc.blocked_until(now), block_reason(exc))
+    elif isinstance(exc, AuthorizationError) and exc.needs_reconnect:
+        with db.transaction(engine) as conn:
+            mark_needs_reconnect(conn, user_id)
+
+
 def blocked_message(until: datetime, reason: str | None) -> str:
     """The sentence for a user Spotify told us to leave alone for a while."""
     why = "Spotify's quota for this app is used up" if reason == QUOTA_EXCEEDED else "Spotify asked us to slow down"
@@ -69,16 +84,10 @@ def run_job(engine: Engine, job: str, user_id: int, work: Callable[[], str], *, 
         message = work()
         status = "ok"
     except RateLimited as exc:
-        until = exc.blocked_until(now)
-        with db.transaction(engine) as conn:
-            block_user(conn, user_id, until, QUOTA_EXCEEDED if exc.quota_exceeded else RATE_LIMITED)
-        message = blocked_message(until, QUOTA_EXCEEDED if exc.quota_exceeded else RATE_LIMITED)
-    except AuthorizationError as exc:
-        if exc.needs_reconnect:
-            with db.transaction(engine) as conn:
-                mark_needs_reconnect(conn, user_id)
-        message = exc.message
+        remember_refusal(engine, user_id, exc, now)
+        message = blocked_message(exc.blocked_until(now), block_reason(exc))
     except SpotifyError as exc:
+        remember_refusal(engine, user_id, exc, now)
         message = exc.message
     finally:
         with db.transaction(engine) as conn:

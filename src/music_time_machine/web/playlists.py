@@ -17,7 +17,8 @@ from ..clock import utcnow
 from ..spotify.errors import SpotifyError
 from .auth import current_user, login_required
 from .spotify_auth import spotify_app
-from .upstream import Failure, remember, still_blocked, upstream_failure
+from ..jobs import remember_refusal
+from .upstream import Failure, still_blocked, upstream_failure
 from .views import attachment, local_today
 
 bp = Blueprint("playlists", __name__)
@@ -58,7 +59,7 @@ def _save(source: pl.Source, rules: dict, name: str, auto_refresh: bool) -> pl.S
     except pl.NoCandidates as exc:
         return Failure(422, exc.message)
     except SpotifyError as exc:
-        remember(engine, user["id"], exc, now)
+        remember_refusal(engine, user["id"], exc, now)
         return upstream_failure(exc, url_for("playlists.index"))
 
 
@@ -192,7 +193,7 @@ def refresh(playlist_id: int):
         except pl.NoCandidates as exc:
             failure = Failure(422, exc.message)
         except SpotifyError as exc:
-            remember(engine, user["id"], exc, now)
+            remember_refusal(engine, user["id"], exc, now)
             failure = upstream_failure(exc, url_for("playlists.show", playlist_id=playlist_id))
     if failure is not None:
         flash(f"“{row['name']}” was not refreshed: {failure.message}", "error")

@@ -11,12 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import jsonify, url_for
-from sqlalchemy.engine import Engine
 
-from .. import db
-from ..jobs import QUOTA_EXCEEDED, RATE_LIMITED, blocked_message
+from ..jobs import blocked_message
 from ..spotify.errors import AuthorizationError, RateLimited, SpotifyError, TransientError
-from ..spotify.tokens import block_user, mark_needs_reconnect
 from .spotify_auth import spotify_configured
 
 
@@ -57,16 +54,6 @@ def upstream_failure(exc: SpotifyError, next_path: str | None = None) -> Failure
     if isinstance(exc, AuthorizationError):
         return Failure(401, exc.message, reconnect_url=connect_url(next_path))
     return Failure(502, exc.message)
-
-
-def remember(engine: Engine, user_id: int, exc: SpotifyError, now: datetime) -> None:
-    """Record what the failure means for later calls: "blocked until" or "needs reconnect"."""
-    if isinstance(exc, RateLimited):
-        with db.transaction(engine) as conn:
-            block_user(conn, user_id, exc.blocked_until(now), QUOTA_EXCEEDED if exc.quota_exceeded else RATE_LIMITED)
-    elif isinstance(exc, AuthorizationError) and exc.needs_reconnect:
-        with db.transaction(engine) as conn:
-            mark_needs_reconnect(conn, user_id)
 
 
 def still_blocked(user, now: datetime) -> Failure | None:
