@@ -409,15 +409,14 @@ def _user_named(conn, name: str | None):
 @friendly_errors
 def stats_command(name: str | None, range_key: str, by: str, limit: int) -> None:
     """Print the top artists and tracks of a range."""
-    from datetime import UTC
 
     from . import analytics
-    from .rollups import zone
+    from .rollups import local_date
 
     app = _app()
     with db_engine(app).connect() as conn:
         user = _user_named(conn, name)
-        today = utcnow().replace(tzinfo=UTC).astimezone(zone(user["time_zone"])).date()
+        today = local_date(user["time_zone"], utcnow())
         period = analytics.resolve_period(range_key, None, None, today)
         overview = analytics.overview(conn, user["id"])
         artists = analytics.top_artists(conn, user["id"], period, by, limit)

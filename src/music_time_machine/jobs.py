@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -19,7 +19,7 @@ from . import db, users
 from .clock import utcnow
 from .schema import job_runs
 from .playlists import refresh_due_playlists
-from .rollups import zone
+from .rollups import local_date
 from .snapshots import create_monthly_snapshot
 from .sync import sync_recently_played
 from .spotify.errors import AuthorizationError, RateLimited, SpotifyError
@@ -115,7 +115,7 @@ def run_spotify_job(
         )  # fmt: skip
     if job == "playlist_refresh":
         with engine.connect() as conn:
-            today = now.replace(tzinfo=UTC).astimezone(zone(users.get_user(conn, user_id)["time_zone"])).date()
+            today = local_date(users.get_user(conn, user_id)["time_zone"], now)
         return run_job(
             engine, job, user_id,
             lambda: refresh_due_playlists(engine, user_id, client, today=today, now=now).summary(), now=now,

@@ -62,6 +62,11 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def local_date(time_zone: str | None, now: datetime) -> date:
+    """The date in a stored time zone at `now` (naive UTC, as the app keeps times)."""
+    return now.replace(tzinfo=UTC).astimezone(zone(time_zone)).date()
+
+
 def month_of(day: date) -> str:
     """'YYYY-MM' of a date."""
     return f"{day.year:04d}-{day.month:02d}"

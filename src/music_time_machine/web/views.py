@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, date
+from datetime import date
 from urllib.parse import quote
 
 from flask import g
 
 from .. import analytics, db
 from ..clock import utcnow
-from ..rollups import zone
+from ..rollups import local_date
 from .auth import current_user
 
 
 def local_today(user) -> date:
     """Today's date in the user's time zone (the clock is frozen in tests)."""
-    return utcnow().replace(tzinfo=UTC).astimezone(zone(user["time_zone"])).date()
+    return local_date(user["time_zone"], utcnow())
 
 
 def parse_choice(value: str | None, choices: tuple[str, ...], default: str, *, strict: bool, name: str) -> str:
