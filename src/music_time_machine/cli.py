@@ -299,13 +299,8 @@ def _spotify_users(app: Flask, name: str | None) -> list[tuple[int, str]]:
 
     with db_engine(app).connect() as conn:
         if name is not None:
-            user = users.find_user(conn, name)
-            if user is None:
-                raise click.ClickException(f"No user named {name!r} (mtm users lists them).")
-            connected = conn.execute(
-                spotify_tokens.select().where(spotify_tokens.c.user_id == user["id"])
-            ).first()
-            if connected is None:
+            user = _user_named(conn, name)
+            if not conn.execute(sa.select(sa.exists().where(spotify_tokens.c.user_id == user["id"]))).scalar():
                 raise click.ClickException(f"{name} has not connected Spotify: log in with Spotify first.")
             return [(user["id"], name)]
         query = sa.select(users_table.c.id, users_table.c.name).join(spotify_tokens).order_by(users_table.c.id)
