@@ -70,12 +70,12 @@ def live_server(app):
 
 
 @pytest.fixture
-def page(browser, live_server, request):
-    """A fresh browser tab; the test fails on a console error (a CSP violation is one) or a broken
-    stylesheet, script or image. Pages themselves may answer 4xx when the test expects it."""
-    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
+def new_page(browser, live_server, request):
+    """A factory of fresh browser tabs (`new_page(viewport=..., java_script_enabled=...)`); the
+    test fails on a console error (a CSP violation is one), an uncaught script error or a broken
+    stylesheet, script or image in any of them. Pages themselves may answer 4xx when the test
+    expects it. Each tab's last view is saved in test-artifacts/."""
+    opened: list = []
     errors: list[str] = []
 
     def on_console(message):
@@ -87,11 +87,26 @@ def page(browser, live_server, request):
         if response.status >= 400 and response.request.resource_type != "document":
             errors.append(f"{response.status} for {response.url}")
 
-    tab.on("console", on_console)
-    tab.on("response", on_response)
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
+    def factory(**context_options):
+        context = browser.new_context(base_url=live_server, **{"viewport": {"width": 1280, "height": 900}, **context_options})
+        context.set_default_timeout(10_000)
+        tab = context.new_page()
+        tab.on("console", on_console)
+        tab.on("response", on_response)
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        opened.append((context, tab))
+        return tab
+
+    yield factory
     ARTIFACTS.mkdir(exist_ok=True)
-    tab.screenshot(path=str(ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', request.node.name)}.png"), full_page=True)
-    context.close()
+    for n, (context, tab) in enumerate(opened):
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + (f"-{n}" if n else "")
+        tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        context.close()
     assert errors == [], f"the page logged errors: {errors}"
+
+
+@pytest.fixture
+def page(new_page):
+    """A fresh browser tab at desktop size (see `new_page`)."""
+    return new_page()

@@ -27,16 +27,14 @@ def test_a_login_link_opens_the_home_page_with_the_users_numbers(page, engine):
     assert "already used or has expired" in page.content()
 
 
-def test_the_demo_button_logs_in_at_phone_width(browser, live_server, app, engine):
+def test_the_demo_button_logs_in_at_phone_width(new_page, app, engine):
     app.config["DEMO_MODE"] = True
     with db.transaction(engine) as conn:
         demo = make_user(conn, "demo")
         add_plays(conn, demo, play("Sade", "Kiss of Life", "2024-05-05T20:00:00"))
-    context = browser.new_context(base_url=live_server, viewport={"width": 375, "height": 740})
-    tab = context.new_page()
+    tab = new_page(viewport={"width": 375, "height": 740})
     tab.goto("/")
     tab.click("#demo-login")
     assert tab.locator('[data-stat="plays"]').inner_text() == "1"
     # Nothing overflows sideways on a phone.
     assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    context.close()

@@ -51,25 +51,20 @@ def test_preview_save_with_ajax_then_refresh(fake_spotify, page, app, engine):
     assert "Jóga mix" in page.locator(".playlist-history").inner_text()
 
 
-def test_the_same_without_javascript_through_the_form(fake_spotify, browser, live_server, app, engine):
+def test_the_same_without_javascript_through_the_form(fake_spotify, new_page, app, engine):
     token = listener(app, engine, fake_spotify, "bob")
-    context = browser.new_context(base_url=live_server, java_script_enabled=False)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    try:
-        tab.goto(f"/login/{token}")
-        tab.click("#use-login-link")
-        tab.goto("/playlists")
-        tab.check("input[value=current_rotation]")
-        tab.click("#preview")
-        tab.click("#save")
-        assert "/playlists/" in tab.url and "Saved “Current Rotation - " in tab.content()
-        (spotify_id, remote), = fake_spotify.playlists.items()
-        assert tab.locator("#spotify-link").get_attribute("href") == f"https://open.spotify.com/playlist/{spotify_id}"
-        fake_spotify.fail_next(503, count=3, path_prefix="/v1/playlists/")
-        tab.click("#refresh")
-        assert "was not refreshed: Spotify is having trouble right now." in tab.content()
-        tab.click("#refresh")
-        assert "Refreshed “Current Rotation - " in tab.content() and len(remote["items"]) == 3
-    finally:
-        context.close()
+    tab = new_page(java_script_enabled=False)
+    tab.goto(f"/login/{token}")
+    tab.click("#use-login-link")
+    tab.goto("/playlists")
+    tab.check("input[value=current_rotation]")
+    tab.click("#preview")
+    tab.click("#save")
+    assert "/playlists/" in tab.url and "Saved “Current Rotation - " in tab.content()
+    (spotify_id, remote), = fake_spotify.playlists.items()
+    assert tab.locator("#spotify-link").get_attribute("href") == f"https://open.spotify.com/playlist/{spotify_id}"
+    fake_spotify.fail_next(503, count=3, path_prefix="/v1/playlists/")
+    tab.click("#refresh")
+    assert "was not refreshed: Spotify is having trouble right now." in tab.content()
+    tab.click("#refresh")
+    assert "Refreshed “Current Rotation - " in tab.content() and len(remote["items"]) == 3
