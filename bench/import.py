@@ -135,6 +135,8 @@ def main() -> None:
             print(f"  {run:<14} {f['seconds']:7.2f} s  {rate:>9,.0f} entries/s  added {f['added']:>9,}  "
                   f"peak RSS {f['peak_rss_mb']:.0f} MB (+ reader process {f['reader_peak_rss_mb']:.0f} MB)")  # fmt: skip
         print(f"  second/first time: {second['seconds'] / first['seconds']:.2f}")
+        if second["added"]:
+            raise SystemExit(f"the second import added {second['added']:,} plays; it must add none")
 
 
 if __name__ == "__main__":

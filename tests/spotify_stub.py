@@ -1,4 +1,5 @@
-"""A stand-in for SpotifyClient with the same methods, for job and worker tests (no HTTP)."""
+"""A stand-in for SpotifyClient's read calls that the jobs make (top, recently_played), for job and
+worker tests (no HTTP); tests that write playlists add what they need."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from music_time_machine.spotify import RecentPlays, TopItem
 
 
 class StubSpotify:
-    """Answers like SpotifyClient; `fail_on_call` makes that call (1-based) raise `error`."""
+    """Answers `top` and `recently_played` like SpotifyClient; `fail_on_call` makes that call
+    (1-based) raise `error`."""
 
     def __init__(self, *, fail_on_call: int | None = None, error: Exception | None = None, recent=()):
         self.calls: list[tuple] = []

@@ -85,7 +85,7 @@ def csrf_token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def test_kill_9_of_the_server_and_a_writer_loses_nothing_committed(template_db, tmp_path):
+def test_kill_9_of_the_server_and_a_writer_loses_nothing_committed(tmp_path):
     path = tmp_path / "mtm.sqlite3"
     url = f"sqlite:///{path}"
     engine = db.make_engine(url)
