@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from hypothesis import settings
@@ -18,6 +19,7 @@ from music_time_machine.records import PlayRecord
 from music_time_machine.schema import import_batches, playlists, plays, snapshots, spotify_tokens
 
 NOW = datetime(2026, 5, 8, 12, 0, 0)
+EXPORTS = Path(__file__).resolve().parent / "data" / "exports"  # our own fixture files of every format
 
 
 def examples(thorough: int) -> int:

@@ -1,12 +1,10 @@
 import threading
 import zipfile
-from pathlib import Path
 
-from factories import add_plays, make_user, play
+from factories import EXPORTS, add_plays, make_user, play
 from music_time_machine import db, users
 from music_time_machine.clock import utcnow
 
-EXPORTS = Path(__file__).resolve().parents[1] / "data" / "exports"
 
 
 def test_upload_a_zip_follow_the_progress_read_the_report_and_see_the_home_numbers_change(page, app, engine, tmp_path):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from factories import make_user
+from factories import EXPORTS, make_user
 from music_time_machine import db
 from music_time_machine.cli import cli
 from music_time_machine.schema import import_batches, plays
 
-EXPORTS = Path(__file__).resolve().parents[1] / "data" / "exports"
 AUDIO = EXPORTS / "Streaming_History_Audio_2024.json"
 
 

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from factories import make_user
+from factories import EXPORTS, make_user
 from music_time_machine import db
 from music_time_machine.importers import pipeline
 from music_time_machine.schema import import_batches, plays
 
-EXPORTS = Path(__file__).resolve().parents[1] / "data" / "exports"
 AUDIO = "Streaming_History_Audio_2024.json"
 jobs: list = []
 

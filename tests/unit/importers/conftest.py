@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-EXPORTS = Path(__file__).resolve().parents[2] / "data" / "exports"
+from factories import EXPORTS
 
 
 @pytest.fixture
