@@ -19,6 +19,7 @@ summary table up to date: a few statements per call, whether it holds 5 plays or
 from __future__ import annotations
 
 import functools
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -164,6 +165,7 @@ MATCH_WINDOW = {
     frozenset(("api", "extended")): 10,
 }
 _WIDEST = max(MATCH_WINDOW.values())
+_ENDED_AT = itemgetter(0)
 
 # What is staged per play (schema.play_stage), in this order.
 _STAGE_COLUMNS = tuple(column.name for column in play_stage.columns)
@@ -333,14 +335,21 @@ def _cross_source(conn, records, track_ids, keep, stored, catalogue) -> tuple[li
         if kept:
             by_song.setdefault(song, []).append((r.ended_at, r.source, None))
 
+    for entries in by_song.values():  # by time, so each record looks only at its own window
+        entries.sort(key=_ENDED_AT)
+
     replaced: dict[int, tuple[int, str]] = {}
     for i, (r, song) in enumerate(zip(records, songs)):
         if not keep[i]:
             continue
         rank = SOURCE_RANK[r.source]
+        entries = by_song[song]
+        near = entries[
+            bisect_left(entries, r.ended_at - _WIDEST, key=_ENDED_AT) : bisect_right(entries, r.ended_at + _WIDEST, key=_ENDED_AT)
+        ]
         matches = [
             (source, play_id, ended_at)
-            for ended_at, source, play_id in by_song[song]
+            for ended_at, source, play_id in near
             if source != r.source and abs(ended_at - r.ended_at) <= MATCH_WINDOW[frozenset((source, r.source))]
         ]
         if any(SOURCE_RANK[source] > rank for source, _, _ in matches):
