@@ -204,3 +204,29 @@ def test_batches_of_an_import_keep_every_summary_table_equal_to_a_rebuild(any_en
                                              monthly_charts.c.month == "2025-03")  # fmt: skip
         ).scalar_one()
         assert tracks_charted == rollups.CHART_SIZE
+
+
+def test_plays_another_writer_stored_first_leave_the_rollups_right(engine, monkeypatch):
+    """store_plays' fallback: when the insert adds fewer plays than staged (another writer got
+    there between the dedup and the insert), the touched days are recomputed from the plays."""
+    from music_time_machine import history
+
+    real_stage = history._stage
+
+    def stage_after_another_writer(conn, rows):
+        first = rows[0]  # the same play, stored by "someone else" just before our insert
+        conn.execute(plays.insert().values(user_id=alice, track_id=first[1], ended_at=first[3],
+                                           ms_played=first[4], source=first[5], kind=first[6]))  # fmt: skip
+        rollups.rebuild(conn, alice)  # its rollups are in step with its play
+        real_stage(conn, rows)
+
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        add_plays(conn, alice, play("A", "A1", "2025-01-05T09:00:00"))
+        monkeypatch.setattr(history, "_stage", stage_after_another_writer)
+        result = store_plays(conn, alice, [play("A", "A1", "2025-01-06T09:00:00"), play("B", "B1", "2025-01-07T09:00:00")])
+        assert (result.added, result.duplicates) == (1, 1)
+        assert_consistent(conn, alice)
+        cells = every_rollup(conn, alice)
+        rollups.rebuild(conn, alice)
+        assert every_rollup(conn, alice) == cells
