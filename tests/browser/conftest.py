@@ -3,6 +3,10 @@
 Skips with a reason when Chromium or Playwright is missing, unless MTM_REQUIRE_BROWSER=1 (CI),
 where a missing browser fails the run instead. Each test's last screen is saved under
 test-artifacts/ so CI keeps what the pages looked like.
+
+After a click that loads a new page, check its text with
+`page.locator("body", has_text=...).wait_for()`, which waits for that page; `page.content()`
+may read a page that is still loading (an empty string).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def test_a_login_link_opens_the_home_page_with_the_users_numbers(page, engine):
 
     # The link is used up: opening it again says so.
     page.goto(f"/login/{token}")
-    assert "already used or has expired" in page.content()
+    page.locator("body", has_text="already used or has expired").wait_for()
 
 
 def test_the_demo_button_logs_in_at_phone_width(new_page, app, engine):

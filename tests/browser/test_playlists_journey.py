@@ -45,7 +45,7 @@ def test_preview_save_with_ajax_then_refresh(fake_spotify, page, app, engine):
 
     page.click("#playlist-page")
     page.click("#refresh")
-    assert "Refreshed “Jóga mix”: 3 tracks." in page.content()
+    page.locator("body", has_text="Refreshed “Jóga mix”: 3 tracks.").wait_for()
     assert fake_spotify.requests[-1] == f"PUT /v1/playlists/{spotify_id}/items"
     page.click("text=All your playlists")
     assert "Jóga mix" in page.locator(".playlist-history").inner_text()
@@ -60,11 +60,13 @@ def test_the_same_without_javascript_through_the_form(fake_spotify, new_page, ap
     tab.check("input[value=current_rotation]")
     tab.click("#preview")
     tab.click("#save")
-    assert "/playlists/" in tab.url and "Saved “Current Rotation - " in tab.content()
+    tab.locator("body", has_text="Saved “Current Rotation - ").wait_for()
+    assert "/playlists/" in tab.url
     (spotify_id, remote), = fake_spotify.playlists.items()
     assert tab.locator("#spotify-link").get_attribute("href") == f"https://open.spotify.com/playlist/{spotify_id}"
     fake_spotify.fail_next(503, count=3, path_prefix="/v1/playlists/")
     tab.click("#refresh")
-    assert "was not refreshed: Spotify is having trouble right now." in tab.content()
+    tab.locator("body", has_text="was not refreshed: Spotify is having trouble right now.").wait_for()
     tab.click("#refresh")
-    assert "Refreshed “Current Rotation - " in tab.content() and len(remote["items"]) == 3
+    tab.locator("body", has_text="Refreshed “Current Rotation - ").wait_for()
+    assert len(remote["items"]) == 3

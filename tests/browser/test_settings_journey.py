@@ -25,7 +25,7 @@ def test_preferences_export_clear_and_delete(page, engine):
     page.fill("#time-zone", "Europe/Lisbon")
     page.fill("#listen-threshold", "40")
     page.click("#save-preferences")
-    assert "Saved: time zone Europe/Lisbon" in page.content()
+    page.locator("body", has_text="Saved: time zone Europe/Lisbon").wait_for()
 
     with page.expect_download() as download:
         page.click("text=Plays (CSV)")
@@ -36,12 +36,12 @@ def test_preferences_export_clear_and_delete(page, engine):
     assert page.locator("#stat-plays").inner_text() == "2"
     page.check("input[name=confirm]")
     page.click("#clear-data")
-    assert "Your data is cleared: 2 plays" in page.content()
+    page.locator("body", has_text="Your data is cleared: 2 plays").wait_for()
     assert page.locator("#stat-plays").inner_text() == "0"
 
     page.fill("#confirm-name", "alice")
     page.click("#delete-account")
-    assert "Your account and all its data are deleted." in page.content()
+    page.locator("body", has_text="Your account and all its data are deleted.").wait_for()
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(users_table)).scalar() == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(plays)).scalar() == 0

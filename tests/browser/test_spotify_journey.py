@@ -21,18 +21,18 @@ def test_connect_snapshot_and_disconnect_leave_no_token_behind(fake_spotify, pag
     page.click("text=Settings")
     page.click("#connect-spotify")  # the fake consents at once and sends the browser back
     page.wait_for_url("**/")
-    assert "Connected to Spotify as Fake Listener" in page.content()
+    page.locator("body", has_text="Connected to Spotify as Fake Listener").wait_for()
 
     page.goto("/settings")
     assert page.locator("#connected-as").inner_text() == "fake-listener"
     page.click("#take-snapshot")
-    assert "6 lists, 300 entries" in page.content()
+    page.locator("body", has_text="6 lists, 300 entries").wait_for()
     page.goto("/")
     assert page.locator("#latest-snapshot").inner_text() == f"Latest snapshot: {utcnow().date().isoformat()}"
 
     page.goto("/settings")
     page.click("#disconnect")
-    assert "Spotify is disconnected" in page.content()
+    page.locator("body", has_text="Spotify is disconnected").wait_for()
     cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "mtm_session")
     session = app.session_interface.get_signing_serializer(app).loads(cookie)
     assert not {"user_id", "oauth_state", "pkce_verifier"} & set(session)
