@@ -12,7 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import rollups
 from .clock import utcnow
+from .db import transaction
 from .importers.pipeline import is_dead
 from .rollups import month_of
 from .schema import (
@@ -114,15 +116,29 @@ class CacheState:
 
 
 def cache_state(conn: Connection, user_id: int) -> CacheState:
-    """The user's CacheState (one query; one more while a batch is marked running)."""
-    b = import_batches.c
-    version, running = conn.execute(
+    """The user's CacheState (one query; one more while a batch is marked running).
+
+    Summary tables left stale by an import that died (killed) are brought up to date first, in
+    a write transaction of their own; `conn`'s read transaction then starts again to see them.
+    """
+    b, r = import_batches.c, rollup_state.c
+    version, stale, running = conn.execute(
         sa.select(
-            sa.select(rollup_state.c.version).where(rollup_state.c.user_id == user_id).scalar_subquery(),
+            sa.select(r.version).where(r.user_id == user_id).scalar_subquery(),
+            sa.select(r.stale_from).where(r.user_id == user_id).scalar_subquery(),
             sa.exists().where(b.user_id == user_id, b.status == "running"),
         )
     ).one()
-    return CacheState(version or 0, bool(running) and import_running(conn, user_id))
+    importing = bool(running) and import_running(conn, user_id)
+    if stale is not None and not importing:
+        if conn.get_execution_options().get("write"):  # already the writer
+            rollups.refresh(conn, user_id)
+        else:
+            with transaction(conn.engine) as writer:
+                rollups.refresh(writer, user_id)
+            conn.rollback()
+        return cache_state(conn, user_id)
+    return CacheState(version or 0, importing)
 
 
 def import_running(conn: Connection, user_id: int) -> bool:

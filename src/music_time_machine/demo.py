@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy.engine import Engine
 
-from . import db, users
+from . import db, rollups, users
 from .clock import utcnow
 from .generator import generate_history
 from .history import Catalogue, store_plays
@@ -38,9 +38,10 @@ def ensure_demo_user(
         for play in generate_history(plays, start=start, end=end, seed=2026):
             batch.append(play)
             if len(batch) == 5_000:
-                store_plays(conn, user_id, batch, catalogue=catalogue)
+                store_plays(conn, user_id, batch, catalogue=catalogue, refresh=False)
                 progress(len(batch))
                 batch = []
-        store_plays(conn, user_id, batch, catalogue=catalogue)
+        store_plays(conn, user_id, batch, catalogue=catalogue, refresh=False)
+        rollups.refresh(conn, user_id)  # the summary tables once, for the whole history
         progress(len(batch))
         return user_id

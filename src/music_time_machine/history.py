@@ -10,15 +10,14 @@ the same song (artist + title, by name_key) whose end time is within the pair's 
 (`MATCH_WINDOW`), and a lower-ranked stored play that a new play matches is replaced by it. So
 importing account data and the extended history gives the same plays in either order.
 
-Identity and dedup are worked out in Python with sets and dicts; the plays to insert (and the
-stored plays they replace) then go into the temporary `play_stage` table with their local day
-and hour, from which one statement inserts the plays and `rollups.apply_staged` brings each
-summary table up to date: a few statements per call, whether it holds 5 plays or 16,000.
+Identity and dedup are worked out in Python with sets and dicts; the plays to insert then go
+in with one executemany, and the span of time they (and the plays they replace) cover is marked
+changed for the summary tables (`rollups.mark_changed`), which are refreshed from the plays at
+once or, for an import, once at its end (`rollups.refresh`).
 """
 
 from __future__ import annotations
 
-import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from sqlalchemy.engine import Connection
 from . import rollups
 from .db import CHUNK, chunks, dialect_insert, insert_ignoring_conflicts
 from .records import PlayRecord, name_key
-from .schema import artists, play_stage, plays, tracks
+from .schema import artists, plays, tracks
 
 @dataclass
 class Catalogue:
@@ -43,7 +42,7 @@ class Catalogue:
     artist_ids: dict[str, int] = field(default_factory=dict)  # name_key -> id
     track_ids_by_uri: dict[str, int] = field(default_factory=dict)
     track_ids_by_name: dict[tuple[int, str], int] = field(default_factory=dict)  # (artist_id, title_key)
-    songs: dict[int, tuple[int, str]] = field(default_factory=dict)  # track id -> (artist_id, title_key)
+    songs: dict[int, int] = field(default_factory=dict)  # track id -> (artist_id, title_key)
 
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
@@ -167,12 +166,13 @@ MATCH_WINDOW = {
 _WIDEST = max(MATCH_WINDOW.values())
 _ENDED_AT = itemgetter(0)
 
-# What is staged per play (schema.play_stage), in this order.
-_STAGE_COLUMNS = tuple(column.name for column in play_stage.columns)
-_NULLABLE = {column.name for column in play_stage.columns if column.nullable}
+# The columns of a play as store_plays binds them, in this order.
+_COLUMNS = ("user_id", "batch_id", "track_id", "ended_at", "ms_played", "source", "kind", "skipped", "shuffle",
+            "offline", "incognito", "reason_start", "reason_end", "platform", "conn_country", "ip_addr",
+            "user_agent", "username")  # fmt: skip
+_NULLABLE = {name for name in _COLUMNS if plays.c[name].nullable}
 # Python's sqlite3 binds None and bools about ten times slower than ints: flags go in as 0/1.
 _FLAG = {None: None, False: 0, True: 1}
-_PLAY_COLUMNS = [name for name in _STAGE_COLUMNS if name in plays.c]
 
 
 def store_plays(
@@ -182,8 +182,13 @@ def store_plays(
     *,
     batch_id: int | None = None,
     catalogue: Catalogue | None = None,
+    refresh: bool = True,
 ) -> StoreResult:
-    """Store `records` for `user_id`, skipping plays the user already has (see the module doc)."""
+    """Store `records` for `user_id`, skipping plays the user already has (see the module doc).
+
+    `refresh`: bring the summary tables up to date now; an import passes False and refreshes
+    them once at its end (`rollups.refresh`), until when they show the plays from before it.
+    """
     if not records:
         return StoreResult(0, 0)
     catalogue = catalogue or Catalogue()
@@ -191,94 +196,44 @@ def store_plays(
     keep, replaced_ids = _plays_to_insert(conn, user_id, records, track_ids, catalogue)
     if not any(keep) and not replaced_ids:
         return StoreResult(added=0, duplicates=len(records))
-    # Per call, not in the catalogue: over a long import it would hold every quarter hour of years.
-    local = rollups.LocalTimes(rollups.settings(conn, user_id)[0], iso=conn.dialect.name == "sqlite")
-    songs, flag, quarter = catalogue.songs, _FLAG, rollups.QUARTER_HOUR
-    # Staged rows, in _STAGE_COLUMNS order: the plays to insert, then the plays they replace.
+    for chunk in chunks(sorted(replaced_ids)):
+        conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
+    flag = _FLAG
     rows = [
         (
-            1, track_id, songs[track_id][0], r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped],
-            flag[r.shuffle], flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform,
-            r.conn_country, r.ip_addr, r.user_agent, r.username,
-        ) + local[r.ended_at - r.ended_at % quarter]
+            user_id, batch_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped], flag[r.shuffle],
+            flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform, r.conn_country, r.ip_addr,
+            r.user_agent, r.username,
+        )
         for r, track_id, kept in zip(records, track_ids, keep)
         if kept
     ]  # fmt: skip
-    adding = len(rows)
-    if replaced_ids:
-        rows += [
-            (-1, track_id, artist_id, ended_at, ms, source, "music", flag[skipped]) + (None,) * 10
-            + local[ended_at - ended_at % quarter]
-            for track_id, artist_id, ended_at, ms, skipped, source in _music_plays(conn, sorted(replaced_ids))
-        ]  # fmt: skip
-        for chunk in chunks(sorted(replaced_ids)):
-            conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
-    create, insert, drop = _stage_statements(conn.dialect.name)
-    conn.execute(create)
-    _stage(conn, rows)
-    added = conn.execute(
-        insert,
-        {"user_id": user_id, "batch_id": batch_id},
-        execution_options={"preserve_rowcount": True},  # SQLAlchemy keeps it for UPDATE and DELETE only
-    ).rowcount
-    # Keep the analytics' summary tables in step.
-    if added == adding:
-        # Exactly these rows went in and those went out (this transaction holds the write
-        # lock), so their numbers can be added and subtracted cell by cell.
-        rollups.apply_staged(conn, user_id, removed=bool(replaced_ids))
-    else:
-        # Another writer stored some of these first: recompute the touched days from the plays.
-        rollups.add_plays(conn, user_id, [(row[3], row[6]) for row in rows[:adding]] + list(replaced_ids.values()))
-    conn.execute(drop)
+    added = _insert(conn, rows)
+    changed = [row[3] for row in rows] + list(replaced_ids.values())
+    rollups.mark_changed(conn, user_id, min(changed), max(changed))
+    if refresh:
+        rollups.refresh(conn, user_id)
     return StoreResult(added=added, duplicates=len(records) - added, replaced=len(replaced_ids))
 
 
-@functools.cache
-def _stage_statements(dialect: str) -> tuple:
-    """CREATE play_stage, INSERT plays from it (parameters: user_id, batch_id), DROP it.
-
-    Built once: SQLAlchemy spends longer building and caching a statement than SQLite running it.
-    """
-    s = play_stage.c
-    insert = dialect_insert(dialect, plays).on_conflict_do_nothing().from_select(
-        ["user_id", *_PLAY_COLUMNS, "batch_id"],
-        sa.select(
-            sa.bindparam("user_id", type_=sa.Integer), *(s[name] for name in _PLAY_COLUMNS),
-            sa.bindparam("batch_id", type_=sa.Integer),
-        ).where(s.sign == 1),
-    )  # fmt: skip
-    return sa.schema.CreateTable(play_stage), insert, sa.schema.DropTable(play_stage)
-
-
-def _stage(conn: Connection, rows: list[tuple]) -> None:
-    """Fill play_stage with rows in _STAGE_COLUMNS order."""
+def _insert(conn: Connection, rows: list[tuple]) -> int:
+    """Insert plays (tuples in _COLUMNS order), skipping any the user has at that second; how many went in."""
     if not rows:
-        return
+        return 0
     if conn.dialect.name != "sqlite":
-        conn.execute(play_stage.insert(), [dict(zip(_STAGE_COLUMNS, row)) for row in rows])
-        return
+        statement = dialect_insert(conn, plays).on_conflict_do_nothing().returning(plays.c.id)
+        return len(conn.execute(statement, [dict(zip(_COLUMNS, row)) for row in rows]).all())
     # Straight to sqlite3 with tuples (building a dict per row costs more than the insert),
     # leaving out the columns that are null in every row (personal fields, mostly).
-    present = [
-        i for i, name in enumerate(_STAGE_COLUMNS) if name not in _NULLABLE or any(row[i] is not None for row in rows)
-    ]
-    if len(present) < len(_STAGE_COLUMNS):
+    present = [i for i, name in enumerate(_COLUMNS) if name not in _NULLABLE or any(row[i] is not None for row in rows)]
+    if len(present) < len(_COLUMNS):
         rows = list(map(itemgetter(*present), rows))
-    names = [_STAGE_COLUMNS[i] for i in present]
-    conn.exec_driver_sql(f"INSERT INTO play_stage ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows)
-
-
-def _music_plays(conn: Connection, play_ids: Sequence[int]) -> list[tuple]:
-    """(track_id, artist_id, ended_at, ms_played, skipped, source) of these plays, music only."""
-    found = []
-    for chunk in chunks(play_ids):
-        found += conn.execute(
-            sa.select(plays.c.track_id, tracks.c.artist_id, plays.c.ended_at, plays.c.ms_played,
-                      plays.c.skipped, plays.c.source)
-            .select_from(plays.join(tracks, tracks.c.id == plays.c.track_id))
-            .where(plays.c.id.in_(chunk), plays.c.kind == "music")
-        ).all()  # fmt: skip
-    return found
+    names = [_COLUMNS[i] for i in present]
+    return conn.exec_driver_sql(
+        f"INSERT INTO plays ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) ON CONFLICT DO NOTHING",
+        rows,
+        execution_options={"preserve_rowcount": True},
+    ).rowcount
 
 
 def _plays_to_insert(
@@ -287,8 +242,8 @@ def _plays_to_insert(
     records: Sequence[PlayRecord],
     track_ids: Sequence[int],
     catalogue: Catalogue,
-) -> tuple[list[bool], dict[int, tuple[int, str]]]:
-    """Which records to insert, and which stored plays they replace (id -> end time, kind)."""
+) -> tuple[list[bool], dict[int, int]]:
+    """Which records to insert, and which stored plays they replace (id -> end time)."""
     earliest = min(r.ended_at for r in records) - _WIDEST
     latest = max(r.ended_at for r in records) + _WIDEST
     # One range query per call: the user's plays around these records, for set lookups.
@@ -319,7 +274,7 @@ def _plays_to_insert(
     return _cross_source(conn, records, track_ids, keep, others, catalogue)
 
 
-def _cross_source(conn, records, track_ids, keep, stored, catalogue) -> tuple[list[bool], dict[int, tuple[int, str]]]:
+def _cross_source(conn, records, track_ids, keep, stored, catalogue) -> tuple[list[bool], dict[int, int]]:
     """Apply the cross-source rule (module doc) to the kept records against `stored` plays."""
     unknown = {row.track_id for row in stored} - catalogue.songs.keys()
     for chunk in chunks(sorted(unknown)):
@@ -338,7 +293,7 @@ def _cross_source(conn, records, track_ids, keep, stored, catalogue) -> tuple[li
     for entries in by_song.values():  # by time, so each record looks only at its own window
         entries.sort(key=_ENDED_AT)
 
-    replaced: dict[int, tuple[int, str]] = {}
+    replaced: dict[int, int] = {}
     for i, (r, song) in enumerate(zip(records, songs)):
         if not keep[i]:
             continue
@@ -355,5 +310,5 @@ def _cross_source(conn, records, track_ids, keep, stored, catalogue) -> tuple[li
         if any(SOURCE_RANK[source] > rank for source, _, _ in matches):
             keep[i] = False
         else:
-            replaced.update((play_id, (ended_at, r.kind)) for source, play_id, ended_at in matches if play_id is not None)
+            replaced.update((play_id, ended_at) for source, play_id, ended_at in matches if play_id is not None)
     return keep, replaced

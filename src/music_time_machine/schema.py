@@ -210,7 +210,7 @@ job_locks = sa.Table(
 # --- Rollups: summary tables kept up to date by `rollups` ------------------------------------
 # Music plays only, bucketed by the *local* day of the user's time zone (computed in Python
 # with zoneinfo, so DST is right and the SQL stays database-neutral). They are derived data:
-# `rollups.rebuild` recreates them from `plays` at any time.
+# `rollups.refresh` brings them up to date with `plays`, `rollups.rebuild` recreates them.
 
 daily_plays = sa.Table(
     "daily_plays",
@@ -302,7 +302,7 @@ track_totals = sa.Table(
     sa.Index("ix_track_totals_first", "user_id", "first_day"),
 )
 
-# What the rollups of a user were built with; `version` changes whenever they change.
+# What the rollups of a user were built with; `version` changes whenever they or the plays change.
 rollup_state = sa.Table(
     "rollup_state",
     metadata,
@@ -310,31 +310,8 @@ rollup_state = sa.Table(
     sa.Column("time_zone", sa.String(64), nullable=False),
     sa.Column("listen_threshold_ms", sa.Integer, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-)
-
-# --- Staging: a temporary table per store_plays call, never migrated ---------------------------
-# `history.store_plays` puts the plays it will insert (sign 1) and the stored plays they replace
-# (sign -1) here, with their local day and hour, so that inserting them and keeping the summary
-# tables in step are a few INSERT … SELECT … GROUP BY statements instead of a row at a time.
-
-staging = sa.MetaData()
-
-play_stage = sa.Table(
-    "play_stage",
-    staging,
-    sa.Column("sign", sa.Integer, nullable=False),
-    sa.Column("track_id", sa.Integer, nullable=False),
-    sa.Column("artist_id", sa.Integer, nullable=False),
-    # The play's own columns, as in `plays` (ended_at … username, in that order).
-    *(sa.Column(c.name, c.type, nullable=c.nullable) for c in plays.columns
-      if c.name not in ("id", "user_id", "track_id", "batch_id")),
-    # Where the play falls in the user's time zone (rollups.LocalTimes); the numbers are the
-    # day and month as integers, to group by (SQLite sorts integers much faster than text).
-    sa.Column("day", sa.Date, nullable=False),
-    sa.Column("month", sa.String(7), nullable=False),
-    sa.Column("hour", sa.Integer, nullable=False),
-    sa.Column("weekday", sa.Integer, nullable=False),
-    sa.Column("day_number", sa.Integer, nullable=False),
-    sa.Column("month_number", sa.Integer, nullable=False),
-    prefixes=["TEMPORARY"],
+    # Plays ending in [stale_from, stale_until] (Unix seconds) changed since the rollups were
+    # last brought up to date (rollups.mark_changed, rollups.refresh); null when none did.
+    sa.Column("stale_from", sa.BigInteger),
+    sa.Column("stale_until", sa.BigInteger),
 )

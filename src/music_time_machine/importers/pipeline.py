@@ -3,7 +3,8 @@
 An import is a batch (`import_batches`). Each file is stored in one transaction together with
 the batch's progress, so a killed import leaves every file fully in or fully out and the batch
 row says how far it got; running the import again adds only what is missing (store_plays
-dedups). A batch left "running" by a process that is gone is marked failed when the same user
+dedups). The summary tables are brought up to date once, when the batch ends (`rollups.refresh`);
+after a killed import, by whoever reads them next (`analytics.cache_state`) or the next import. A batch left "running" by a process that is gone is marked failed when the same user
 next imports. A big export is read by a second process while this one stores (importers.reader).
 """
 
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from music_time_machine import rollups
 from music_time_machine.clock import utcnow
 from music_time_machine.db import transaction
 from music_time_machine.history import Catalogue, StoreResult, store_plays
@@ -150,7 +152,8 @@ def run_import(
                     with conn.begin():
                         if result.records:
                             stored = store_plays(
-                                conn, batch["user_id"], result.records, batch_id=batch_id, catalogue=catalogue
+                                conn, batch["user_id"], result.records, batch_id=batch_id, catalogue=catalogue,
+                                refresh=False,  # once at the end (_finish)
                             )
                             _count_stored(entry, stored)
                         _save_progress(conn, batch_id, report, entry["added"] - entry["replaced"])
@@ -263,9 +266,12 @@ def _save_progress(conn: Connection, batch_id: int, report: dict, added: int) ->
 
 
 def _finish(engine: Engine, batch_id: int, report: dict) -> None:
+    """End the batch, with the user's summary tables brought up to date in the same transaction."""
     report["totals"] = totals(report["files"])
     failed = "error" in report or report["totals"]["files_failed"] > 0
-    with transaction(engine) as conn:
+    with transaction(engine) as conn, _roomy_cache(conn):
+        user_id = conn.execute(sa.select(import_batches.c.user_id).where(import_batches.c.id == batch_id)).scalar_one()
+        rollups.refresh(conn, user_id)
         conn.execute(
             import_batches.update()
             .where(import_batches.c.id == batch_id)
