@@ -233,9 +233,8 @@ def _recompute(
     p = plays.c
     local = _local_seconds(p.ended_at, utc_offsets(tz, start, end))
     music = (
-        sa.select((local // _DAY).label("day_number"), ((local % _DAY) // 3600).label("hour"), p.track_id,
-                  tracks.c.artist_id, p.source, p.ms_played, p.skipped)
-        .select_from(plays.join(tracks, tracks.c.id == p.track_id))
+        sa.select((local // _DAY).label("day_number"), ((local % _DAY) // 3600).label("hour"), p.track_id, p.source,
+                  p.ms_played, p.skipped)
         .where(p.user_id == user_id, p.kind == "music", p.ended_at >= start, p.ended_at < end)
         .subquery()
     )  # fmt: skip
@@ -251,7 +250,8 @@ def _recompute(
     counts = ["plays", "listens", "ms_played", "skips"]
     conn.execute(daily_plays.insert().from_select(
         ["user_id", "day", "track_id", "artist_id", *counts],
-        sa.select(user, _day_of_number(m.day_number, dialect), m.track_id, sa.func.min(m.artist_id), *sums)
+        sa.select(user, _day_of_number(m.day_number, dialect), m.track_id,
+                  sa.select(tracks.c.artist_id).where(tracks.c.id == m.track_id).scalar_subquery(), *sums)
         .group_by(m.day_number, m.track_id),
     ))  # fmt: skip
     conn.execute(hourly_plays.insert().from_select(
