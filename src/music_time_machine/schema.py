@@ -238,8 +238,9 @@ monthly_tracks = sa.Table(
     sa.Column("ms_played", sa.BigInteger, nullable=False),
     sa.Column("skips", sa.Integer, nullable=False),
     sa.PrimaryKeyConstraint("user_id", "month", "track_id"),
+    # A track's months (track pages). No query looks months up by artist: monthly_artists has
+    # those (revision 0005 dropped the per-artist index, which slowed every refresh).
     sa.Index("ix_monthly_tracks_track", "user_id", "track_id", "month"),
-    sa.Index("ix_monthly_tracks_artist", "user_id", "artist_id", "month"),
 )
 
 monthly_artists = sa.Table(
