@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollups
-from .db import CHUNK, chunks, dialect_insert, insert_ignoring_conflicts
+from .db import chunks, dialect_insert, insert_ignoring_conflicts
 from .records import PlayRecord, name_key
 from .schema import artists, plays, tracks
 
@@ -42,7 +42,7 @@ class Catalogue:
     artist_ids: dict[str, int] = field(default_factory=dict)  # name_key -> id
     track_ids_by_uri: dict[str, int] = field(default_factory=dict)
     track_ids_by_name: dict[tuple[int, str], int] = field(default_factory=dict)  # (artist_id, title_key)
-    songs: dict[int, int] = field(default_factory=dict)  # track id -> (artist_id, title_key)
+    songs: dict[int, tuple[int, str]] = field(default_factory=dict)  # track id -> (artist_id, title_key)
 
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
@@ -87,7 +87,7 @@ class Catalogue:
 
     def _resolve_tracks(self, conn: Connection, records: Sequence[PlayRecord], key) -> None:
         """Create the tracks of these records (not found by URI) that are not known by name either."""
-        by_name, artist_ids = self.track_ids_by_name, self.artist_ids
+        by_name, by_uri, artist_ids = self.track_ids_by_name, self.track_ids_by_uri, self.artist_ids
         wanted_names = {(artist_ids[key(r.artist_name)], key(r.track_name)) for r in records if not r.spotify_uri}
         wanted_names = {song for song in wanted_names if song not in by_name}
         if wanted_names:
@@ -110,37 +110,41 @@ class Catalogue:
             }
         with_uri = [row for row in new_rows.values() if row["spotify_uri"]]
         without_uri = [row for row in new_rows.values() if not row["spotify_uri"]]
+        t = tracks.c
         if with_uri:
-            conn.execute(insert_ignoring_conflicts(conn, tracks), with_uri)
-            self._load_tracks_by_uri(conn, [row["spotify_uri"] for row in with_uri])
+            self._learn(conn.execute(insert_ignoring_conflicts(conn, tracks).returning(t.id, t.artist_id, t.title_key,
+                                                                                       t.spotify_uri), with_uri))
+            # Any stored meanwhile by another writer (skipped by the insert) are loaded.
+            self._load_tracks_by_uri(conn, [row["spotify_uri"] for row in with_uri if row["spotify_uri"] not in by_uri])
         if without_uri:
-            conn.execute(tracks.insert(), without_uri)
-            self._load_tracks_by_name(conn, {(row["artist_id"], row["title_key"]) for row in without_uri})
+            self._learn(conn.execute(tracks.insert().returning(t.id, t.artist_id, t.title_key, t.spotify_uri), without_uri))
+
+    def _learn(self, rows) -> None:
+        """Remember tracks: (id, artist_id, title_key, spotify_uri) rows, in the order they were stored."""
+        by_uri, by_name, songs = self.track_ids_by_uri, self.track_ids_by_name, self.songs
+        for track_id, artist_id, title_key, uri in rows:
+            if uri:
+                by_uri[uri] = track_id
+            songs[track_id] = (artist_id, title_key)
+            # A URI-less play (account export) joins the first-stored track with that artist + title.
+            by_name.setdefault((artist_id, title_key), track_id)
 
     def _load_tracks_by_uri(self, conn: Connection, uris: Sequence[str]) -> None:
+        t = tracks.c
         for chunk in chunks(uris):
-            rows = conn.execute(
-                sa.select(tracks.c.spotify_uri, tracks.c.id, tracks.c.artist_id, tracks.c.title_key).where(
-                    tracks.c.spotify_uri.in_(chunk)
-                )
-            )
-            for uri, track_id, artist_id, title_key in rows:
-                self.track_ids_by_uri[uri] = track_id
-                self.songs[track_id] = (artist_id, title_key)
-                self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
+            self._learn(conn.execute(sa.select(t.id, t.artist_id, t.title_key, t.spotify_uri).where(t.spotify_uri.in_(chunk))))
 
     def _load_tracks_by_name(self, conn: Connection, keys: set[tuple[int, str]]) -> None:
-        # A URI-less play (account export) joins the first-stored track with that artist + title.
-        pair = sa.tuple_(tracks.c.artist_id, tracks.c.title_key)
-        for chunk in chunks(sorted(keys), CHUNK // 2):  # two parameters a pair
-            rows = conn.execute(
-                sa.select(tracks.c.artist_id, tracks.c.title_key, sa.func.min(tracks.c.id))
-                .where(pair.in_(chunk))
-                .group_by(tracks.c.artist_id, tracks.c.title_key)
-            )
-            for artist_id, title_key, track_id in rows:
-                self.track_ids_by_name.setdefault((artist_id, title_key), track_id)
-                self.songs.setdefault(track_id, (artist_id, title_key))
+        """Remember every track of the artists in these (artist_id, title_key) keys.
+
+        By artist, not by (artist, title) pair: SQLite scans the whole index for a list of pairs
+        but seeks each artist in ix_tracks_artist_title; an artist has a handful of tracks.
+        """
+        t = tracks.c
+        for chunk in chunks(sorted({artist_id for artist_id, _ in keys})):
+            self._learn(conn.execute(
+                sa.select(t.id, t.artist_id, t.title_key, t.spotify_uri).where(t.artist_id.in_(chunk)).order_by(t.id)
+            ))  # fmt: skip
 
 
 @dataclass(frozen=True)
