@@ -56,26 +56,31 @@ Progress = Callable[[dict], None]  # called with each file's report as the file 
 
 
 @contextmanager
-def _roomy_cache(conn: Connection) -> Iterator[None]:
-    """On SQLite, a 64 MB page cache (SQLite's default is 2 MB) and 64 MB of WAL between
-    checkpoints for this connection while it imports.
+def _import_pragmas(conn: Connection) -> Iterator[None]:
+    """On SQLite, for this connection while it imports (call it outside a transaction): a 64 MB
+    page cache (SQLite's default is 2 MB), 64 MB of WAL between checkpoints, and no foreign-key
+    checks.
 
     The plays' indexes outgrow the default cache at about a million plays; a 32 MB cache made
     the first import of a 1M-play export about 10 % slower, a bigger one no faster (README).
+    Checking each play's user, track and batch cost about a quarter of inserting it, and the
+    import knows them: the ids come from the database in the same transaction, tracks and
+    artists are never deleted, and a user deleted meanwhile takes the batch with them, which
+    `_save_progress` and `_finish` notice (the file's transaction is then rolled back).
     """
     if conn.dialect.name != "sqlite":
         yield
         return
     sqlite = conn.connection.dbapi_connection  # straight to sqlite3: no transaction is begun
-    before = sqlite.execute("PRAGMA cache_size").fetchone()[0]
-    checkpoint_before = sqlite.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-    sqlite.execute(f"PRAGMA cache_size = {-_IMPORT_CACHE_KB}")
-    sqlite.execute(f"PRAGMA wal_autocheckpoint = {_IMPORT_CHECKPOINT_PAGES}")
+    pragmas = {"cache_size": -_IMPORT_CACHE_KB, "wal_autocheckpoint": _IMPORT_CHECKPOINT_PAGES, "foreign_keys": 0}
+    before = {name: int(sqlite.execute(f"PRAGMA {name}").fetchone()[0]) for name in pragmas}
+    for name, value in pragmas.items():
+        sqlite.execute(f"PRAGMA {name} = {value}")
     try:
         yield
     finally:
-        sqlite.execute(f"PRAGMA cache_size = {int(before)}")
-        sqlite.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint_before)}")
+        for name, value in before.items():
+            sqlite.execute(f"PRAGMA {name} = {value}")
 
 
 def limits_for(config: dict) -> Limits:
@@ -143,7 +148,7 @@ def run_import(
             paths, keep_personal=options.keep_personal, keep_incognito=options.include_incognito, limits=limits,
             known=known,
         )  # fmt: skip
-        with closing(results), engine.connect() as conn, _roomy_cache(conn):
+        with closing(results), engine.connect() as conn, _import_pragmas(conn):
             conn = conn.execution_options(write=True)
             for result in results:
                 entry = file_report(result, threshold_ms)
@@ -254,7 +259,7 @@ def totals(files: list[dict]) -> dict:
 
 def _save_progress(conn: Connection, batch_id: int, report: dict, added: int) -> None:
     """Count one more file done and `added` more plays (net of the plays they replaced)."""
-    conn.execute(
+    updated = conn.execute(
         import_batches.update()
         .where(import_batches.c.id == batch_id)
         .values(
@@ -262,14 +267,16 @@ def _save_progress(conn: Connection, batch_id: int, report: dict, added: int) ->
             plays_added=import_batches.c.plays_added + added,
             report={**report, "totals": totals(report["files"])},
         )
-    )
+    ).rowcount
+    if updated != 1:
+        raise RuntimeError(f"import batch {batch_id} is gone (its user was deleted)")
 
 
 def _finish(engine: Engine, batch_id: int, report: dict) -> None:
     """End the batch, with the user's summary tables brought up to date in the same transaction."""
     report["totals"] = totals(report["files"])
     failed = "error" in report or report["totals"]["files_failed"] > 0
-    with transaction(engine) as conn, _roomy_cache(conn):
+    with engine.connect() as conn, _import_pragmas(conn), conn.execution_options(write=True).begin():
         user_id = conn.execute(sa.select(import_batches.c.user_id).where(import_batches.c.id == batch_id)).scalar_one()
         rollups.refresh(conn, user_id)
         conn.execute(

@@ -439,3 +439,73 @@ def test_which_running_batches_are_taken_for_dead():
     assert pipeline.is_dead(batch(here, os.getpid()), now=now)  # this process, but not running it
     assert not pipeline.is_dead(batch("elsewhere", 1, hours_ago=23), now=now)
     assert pipeline.is_dead(batch("elsewhere", 1, hours_ago=25), now=now)
+
+
+# --- the summary tables: refreshed once at the end of an import -------------------------------
+
+
+def summaries(engine, user_id) -> dict:
+    """Every summary table of the user, as sorted rows."""
+    from music_time_machine.rollups import _SUMMARIES
+
+    with engine.connect() as conn:
+        return {
+            table.name: sorted(tuple(row) for row in conn.execute(sa.select(table).where(table.c.user_id == user_id)))
+            for table in _SUMMARIES
+        }
+
+
+def rebuilt(engine, user_id) -> dict:
+    from music_time_machine import rollups
+
+    with db.transaction(engine) as conn:
+        rollups.rebuild(conn, user_id)
+    return summaries(engine, user_id)
+
+
+def test_the_summaries_after_an_import_equal_a_rebuild_and_are_not_stale(any_engine, exports):
+    from music_time_machine import rollups
+
+    with db.transaction(any_engine) as conn:
+        alice = make_user(conn, "alice", time_zone="Europe/Berlin")
+    import_paths(any_engine, alice, [exports])
+    after_import = summaries(any_engine, alice)
+    assert after_import["daily_plays"] and after_import["monthly_charts"]
+    with any_engine.connect() as conn:
+        assert not rollups.is_stale(conn, alice)
+    assert rebuilt(any_engine, alice) == after_import
+
+
+def test_the_summaries_a_killed_import_left_stale_are_refreshed_by_the_next_reader(engine, database_url, exports):
+    from music_time_machine import analytics, rollups
+
+    with db.transaction(engine) as conn:
+        killed = make_user(conn, "killed")
+    paths = [str(exports / name) for name in (AUDIO_2024, AUDIO_2021, "endsong_0.json")]
+    env = {**os.environ, "PYTHONPATH": str(SRC), "READER_FROM_BYTES": str(2**40)}
+    run = subprocess.run([sys.executable, "-c", KILLED_IMPORT, database_url, str(killed), *paths], env=env)
+    assert run.returncode == -signal.SIGKILL
+    with engine.connect() as conn:
+        assert rollups.is_stale(conn, killed)  # the first file's plays are in, its summaries not
+        assert summaries(engine, killed)["daily_plays"] == []
+        overview = analytics.overview(conn, killed)  # a reader: the import is dead, so it refreshes
+        assert not rollups.is_stale(conn, killed)
+    stored = len([row for row in play_rows(engine, killed) if row.kind == "music"])
+    assert overview.plays == stored > 0
+    assert summaries(engine, killed) == rebuilt(engine, killed)
+
+
+def test_a_user_deleted_while_their_import_runs_leaves_no_plays_behind(engine, user, exports):
+    """The import stores plays without SQLite's foreign-key checks; the batch row, which goes
+    with the user, is what stops the next file."""
+    from music_time_machine import userdata
+
+    def delete_the_user(_entry):
+        with db.transaction(engine) as conn:
+            userdata.delete_account(conn, user)
+
+    with pytest.raises(Exception):
+        import_paths(engine, user, [exports / AUDIO_2024, exports / AUDIO_2021], progress=delete_the_user)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(plays)).scalar_one() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(import_batches)).scalar_one() == 0
