@@ -256,6 +256,11 @@ def _plays_to_insert(
             plays.c.user_id == user_id, plays.c.ended_at.between(earliest, latest)
         )
     ).all()
+    sources = {r.source for r in records}
+    if not stored and len(sources) == 1:
+        # Nothing stored around them, one source: the only duplicates are a play's exact
+        # repeats, which the INSERT skips (unique user, end second and track).
+        return [True] * len(records), {}
     rank = SOURCE_RANK
     # (end second, track) -> the best rank stored there; an equal or better one makes a duplicate.
     seen: dict[tuple[int, int], int] = {}
@@ -271,7 +276,6 @@ def _plays_to_insert(
             seen[play] = r_rank
             keep.append(True)
 
-    sources = {r.source for r in records}
     others = [row for row in stored if row.source not in sources] if len(sources) == 1 else stored
     if len(sources) == 1 and not others:
         return keep, {}

@@ -105,6 +105,15 @@ def account(artist, track, minute, **kw):
     return play(artist, track, minute + ":00", uri=None, source="account", **kw)
 
 
+def test_a_play_repeated_within_one_call_is_stored_once_for_a_new_user(any_engine):
+    jóga = play("Björk", "Jóga", "2024-01-01T10:00:00")
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        result = store_plays(conn, user, [jóga, play("Björk", "Hunter", "2024-01-01T10:04:00"), jóga])
+        assert (result.added, result.duplicates) == (2, 1)
+        assert count(conn, plays) == 2
+
+
 def test_an_account_play_that_the_extended_history_holds_is_a_duplicate(any_engine):
     with db.transaction(any_engine) as conn:
         user = make_user(conn)
