@@ -257,10 +257,13 @@ def _plays_to_insert(
         )
     ).all()
     sources = {r.source for r in records}
-    if not stored and len(sources) == 1:
-        # Nothing stored around them, one source: the only duplicates are a play's exact
-        # repeats, which the INSERT skips (unique user, end second and track).
-        return [True] * len(records), {}
+    others = [row for row in stored if row.source not in sources] if len(sources) == 1 else stored
+    if len(sources) == 1 and not others:
+        # One source, and only its own plays stored around: a record is a duplicate when its play
+        # (end second, track) is stored; its repeats within the call the INSERT skips (unique
+        # user, end second and track).
+        stored_plays = {(row.ended_at, row.track_id) for row in stored}
+        return [(r.ended_at, track_id) not in stored_plays for r, track_id in zip(records, track_ids)], {}
     rank = SOURCE_RANK
     # (end second, track) -> the best rank stored there; an equal or better one makes a duplicate.
     seen: dict[tuple[int, int], int] = {}
@@ -275,10 +278,6 @@ def _plays_to_insert(
         else:
             seen[play] = r_rank
             keep.append(True)
-
-    others = [row for row in stored if row.source not in sources] if len(sources) == 1 else stored
-    if len(sources) == 1 and not others:
-        return keep, {}
     return _cross_source(conn, records, track_ids, keep, others, catalogue)
 
 
