@@ -21,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -47,13 +47,17 @@ class Catalogue:
     def resolve(self, conn: Connection, records: Sequence[PlayRecord]) -> list[int]:
         """The track id of every record, creating missing artists and tracks."""
         by_uri = self.track_ids_by_uri
-        # (Set comprehensions with a filter: `set - dict.keys()` would walk the whole catalogue.)
-        wanted_uris = {uri for uri in {r.spotify_uri for r in records} if uri not in by_uri}
+        uris = list(map(_SPOTIFY_URI, records))  # map, set: loops in C over every record
+        # (A comprehension over the distinct URIs: `set - dict.keys()` would walk the whole catalogue.)
+        wanted_uris = {uri for uri in set(uris) if uri not in by_uri}
         wanted_uris.discard(None)
         if wanted_uris:
             self._load_tracks_by_uri(conn, sorted(wanted_uris))
+        track_ids = list(map(by_uri.get, uris))
+        if None not in track_ids:
+            return track_ids
         # Records without a URI, or with one not stored yet, go by artist and title.
-        rest = [r for r in records if r.spotify_uri not in by_uri]
+        rest = [r for r, track_id in zip(records, track_ids) if track_id is None]
         keys: dict[str, str] = {}  # name -> name_key, each distinct name keyed once per call
 
         def key(name: str) -> str:
@@ -67,7 +71,8 @@ class Catalogue:
             self._resolve_tracks(conn, rest, key)
         by_name, artist_ids = self.track_ids_by_name, self.artist_ids
         return [
-            by_uri.get(r.spotify_uri) or by_name[(artist_ids[key(r.artist_name)], key(r.track_name))] for r in records
+            track_id or by_uri.get(r.spotify_uri) or by_name[(artist_ids[key(r.artist_name)], key(r.track_name))]
+            for r, track_id in zip(records, track_ids)
         ]
 
     def _resolve_artists(self, conn: Connection, names: dict[str, str]) -> None:
@@ -169,6 +174,7 @@ MATCH_WINDOW = {
 }
 _WIDEST = max(MATCH_WINDOW.values())
 _ENDED_AT = itemgetter(0)
+_SPOTIFY_URI = attrgetter("spotify_uri")
 
 # The columns of a play as store_plays binds them, in this order.
 _COLUMNS = ("user_id", "batch_id", "track_id", "ended_at", "ms_played", "source", "kind", "skipped", "shuffle",
