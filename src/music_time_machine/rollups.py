@@ -123,7 +123,7 @@ def _day_of_number(number, dialect: str):
     """SQL: the date of a day number (days since 1970-01-01), as the dialect stores dates."""
     if dialect == "sqlite":
         return sa.func.date(number * _DAY, "unixepoch")  # 'YYYY-MM-DD', as SQLAlchemy stores a Date
-    return sa.cast(sa.literal("1970-01-01"), sa.Date) + number
+    return sa.cast(sa.literal("1970-01-01"), sa.Date) + sa.cast(number, sa.Integer)  # date + int (not bigint)
 
 
 def _month_of_day(day, dialect: str):
