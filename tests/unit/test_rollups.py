@@ -232,3 +232,19 @@ def test_plays_another_writer_stored_first_leave_the_rollups_right(engine, monke
         cells = every_rollup(conn, alice)
         rollups.rebuild(conn, alice)
         assert every_rollup(conn, alice) == cells
+
+
+def test_plays_either_side_of_a_dst_change_get_their_local_hours(any_engine):
+    """Europe/Berlin goes from UTC+1 to UTC+2 at 01:00 UTC on 30 March 2025 and back at 01:00 UTC
+    on 26 October: the refresh's SQL finds those changes to the second."""
+    with transaction(any_engine) as conn:
+        alice = make_user(conn, "alice", time_zone="Europe/Berlin")
+        add_plays(conn, alice, play("A", "1", at="2025-03-30T00:59:59"), play("A", "2", at="2025-03-30T01:00:00"),
+                  play("A", "3", at="2025-10-26T00:59:59"), play("A", "4", at="2025-10-26T01:00:00"),
+                  play("A", "5", at="2025-12-31T23:30:00"))  # fmt: skip
+        h = hourly_plays.c
+        hours = conn.execute(sa.select(h.day, h.hour, h.plays).order_by(h.day, h.hour)).all()
+        # 02:59:59 summer time, then 02:00:00 winter time: the same local hour, twice.
+        assert hours == [(date(2025, 3, 30), 1, 1), (date(2025, 3, 30), 3, 1), (date(2025, 10, 26), 2, 2),
+                         (date(2026, 1, 1), 0, 1)]  # fmt: skip
+        assert_consistent(conn, alice, "Europe/Berlin")
