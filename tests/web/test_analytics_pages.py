@@ -168,3 +168,27 @@ def test_while_an_import_runs_the_figures_from_before_it_are_shown_and_then_the_
     with transaction(engine) as conn:
         bob = users.find_user(conn, "bob")["id"]
     assert 'id="import-running"' not in logged_in_as(bob).get("/").get_data(as_text=True)  # only alice imports
+
+
+def test_summaries_a_dead_import_left_stale_are_brought_up_to_date_before_a_page_reads_them(
+    engine, logged_in_as, alice
+):
+    """A playlist preview reads the summary tables without the analytics cache: the request's
+    first step (not the template at its end) refreshes what an import that died left stale."""
+    from music_time_machine import rollups
+    from music_time_machine.history import store_plays
+    from music_time_machine.importers import pipeline
+
+    client = logged_in_as(alice)
+    preview = "/playlists/preview.csv?source=top_of_year&year=2025&min_listens=1"
+    assert "D1" not in client.get(preview).get_data(as_text=True)
+    with transaction(engine) as conn:
+        batch = pipeline.start_import(conn, alice, origin="cli", label="x", options=pipeline.ImportOptions(),
+                                      files_total=1)  # fmt: skip
+        store_plays(conn, alice, [play("D", "D1", "2025-02-05T09:00:00")], batch_id=batch, refresh=False)
+    pipeline._running_here.discard(batch)  # its process is gone, its batch still says running
+    with engine.connect() as conn:
+        assert rollups.is_stale(conn, alice)
+    assert "D1" in client.get(preview).get_data(as_text=True)
+    with engine.connect() as conn:
+        assert not rollups.is_stale(conn, alice)

@@ -109,6 +109,13 @@ def register_blueprints(app: Flask) -> None:
     app.context_processor(lambda: {"import_running": views.import_running})
     app.context_processor(settings.inject_spotify)
 
+    @app.before_request
+    def _summaries_up_to_date() -> None:
+        # Before any view reads them: summary tables an import left stale when its process died
+        # are brought up to date here (analytics.cache_state), whatever the page.
+        if request.endpoint != "static" and auth.current_user() is not None:
+            views.cache_state()
+
 
 def register_errorhandlers(app: Flask) -> None:
     """Errors as friendly pages (or JSON for the API), never a traceback."""
