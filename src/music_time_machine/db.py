@@ -6,7 +6,6 @@ import functools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -82,30 +81,6 @@ def dialect_insert(conn: Connection | str, table: sa.Table):
     """
     name = conn if isinstance(conn, str) else conn.dialect.name
     return (postgresql if name == "postgresql" else sqlite).insert(table)
-
-
-def execute_many(conn: Connection, statement, rows: list[dict]) -> None:
-    """Run `statement` for every row; on SQLite straight through sqlite3 with tuples.
-
-    For the big executemany calls of an import (hundreds of thousands of summary rows), where
-    SQLAlchemy's per-row parameter handling costs more than SQLite's own work. Dates are passed
-    as ISO strings, the form SQLAlchemy's SQLite dialect stores them in.
-    """
-    if not rows:
-        return
-    if conn.dialect.name != "sqlite":
-        conn.execute(statement, rows)
-        return
-    compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    order = compiled.positiontup
-    dates = [i for i, key in enumerate(order) if type(rows[0][key]) is date]
-    values = []
-    for row in rows:
-        value = [row[key] for key in order]
-        for i in dates:
-            value[i] = value[i].isoformat()
-        values.append(tuple(value))
-    conn.exec_driver_sql(compiled.string, values)
 
 
 def insert_ignoring_conflicts(conn: Connection, table: sa.Table):
