@@ -178,7 +178,12 @@ def refresh(conn: Connection, user_id: int) -> None:
     """Bring the user's summaries up to date: recompute the stale days (`mark_changed`), or
     everything when they were built with other settings (time zone, threshold) or never."""
     tz_name, threshold = settings(conn, user_id)
-    state = conn.execute(sa.select(rollup_state).where(rollup_state.c.user_id == user_id)).mappings().first()
+    # FOR UPDATE: on PostgreSQL a second refresh of the user (a sync, a page after a dead
+    # import) waits for this one and then finds nothing stale, instead of inserting the same
+    # cells again. (SQLite's writers take turns anyway; it has no FOR UPDATE.)
+    state = conn.execute(
+        sa.select(rollup_state).where(rollup_state.c.user_id == user_id).with_for_update()
+    ).mappings().first()
     if state is None or (state["time_zone"], state["listen_threshold_ms"]) != (tz_name, threshold):
         rebuild(conn, user_id)
     elif state["stale_from"] is not None:
@@ -191,6 +196,7 @@ def refresh(conn: Connection, user_id: int) -> None:
 def rebuild(conn: Connection, user_id: int) -> None:
     """Recreate every rollup of the user from the raw plays."""
     tz_name, threshold = settings(conn, user_id)
+    conn.execute(sa.select(rollup_state.c.user_id).where(rollup_state.c.user_id == user_id).with_for_update())
     for table in _SUMMARIES:
         conn.execute(table.delete().where(table.c.user_id == user_id))
     span = conn.execute(
