@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -226,7 +227,7 @@ def _recompute(
     d = daily_plays.c
     in_days = sa.and_(d.user_id == user_id, d.day >= first, d.day <= last)
     if not everything:
-        touched = set(conn.execute(sa.select(d.track_id).distinct().where(in_days)).scalars())
+        before = _track_cells(conn, in_days)
         for table in (daily_plays, hourly_plays):
             conn.execute(table.delete().where(table.c.user_id == user_id, table.c.day >= first, table.c.day <= last))
         for table in (monthly_tracks, monthly_artists, monthly_charts):
@@ -284,25 +285,81 @@ def _recompute(
     for statement in _month_statements():
         conn.execute(statement, months)
 
-    # Tracks: those with plays in the days before or after; all of them when that is many (each
-    # statement reads all the user's days: one that computes every track is cheaper than several).
-    columns = ["user_id", "track_id", "artist_id", "first_day", "last_day", "plays", "listens", "ms_played"]
-    totals = sa.select(
+    # Tracks: those with cells in the days before or after. A track's totals from all its days
+    # read every day of the user (no index by track): for a few tracks, their totals are updated
+    # from the days' cells before and after instead; for many, every track is computed once.
+    if everything:
+        conn.execute(track_totals.insert().from_select(_TOTALS_COLUMNS, _track_totals(user_id)))
+    elif len(before) > CHUNK or len(conn.execute(sa.select(d.track_id).distinct().where(in_days).limit(CHUNK + 1)).all()) > CHUNK:
+        conn.execute(track_totals.delete().where(track_totals.c.user_id == user_id))
+        conn.execute(track_totals.insert().from_select(_TOTALS_COLUMNS, _track_totals(user_id)))
+    else:
+        _update_track_totals(conn, user_id, first, last, before, _track_cells(conn, in_days))
+    _bump(conn, user_id, tz_name, threshold)
+
+
+_TOTALS_COLUMNS = ["user_id", "track_id", "artist_id", "first_day", "last_day", "plays", "listens", "ms_played"]
+
+
+def _track_totals(user_id: int, track_ids: Sequence[int] | None = None):
+    """SELECT: track_totals rows (in _TOTALS_COLUMNS order) from all the user's day cells."""
+    d = daily_plays.c
+    select = sa.select(
         d.user_id, d.track_id, sa.func.min(d.artist_id), sa.func.min(d.day), sa.func.max(d.day),
         sa.func.sum(d.plays), sa.func.sum(d.listens), sa.func.sum(d.ms_played),
     ).where(d.user_id == user_id).group_by(d.user_id, d.track_id)  # fmt: skip
-    if not everything:
-        touched.update(conn.execute(sa.select(d.track_id).distinct().where(in_days)).scalars())
-        everything = len(touched) > CHUNK
-        if everything:
-            conn.execute(track_totals.delete().where(track_totals.c.user_id == user_id))
-    if everything:
-        conn.execute(track_totals.insert().from_select(columns, totals))
-    else:
-        for chunk in chunks(sorted(touched)):
-            conn.execute(track_totals.delete().where(track_totals.c.user_id == user_id, track_totals.c.track_id.in_(chunk)))
-            conn.execute(track_totals.insert().from_select(columns, totals.where(d.track_id.in_(chunk))))
-    _bump(conn, user_id, tz_name, threshold)
+    return select if track_ids is None else select.where(d.track_id.in_(track_ids))
+
+
+def _track_cells(conn: Connection, in_days) -> dict[int, tuple]:
+    """track id -> (artist id, first day, last day, plays, listens, ms played) of the day cells `in_days`."""
+    d = daily_plays.c
+    rows = conn.execute(
+        sa.select(d.track_id, sa.func.min(d.artist_id), sa.func.min(d.day), sa.func.max(d.day), sa.func.sum(d.plays),
+                  sa.func.sum(d.listens), sa.func.sum(d.ms_played))
+        .where(in_days).group_by(d.track_id)
+    )  # fmt: skip
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def _update_track_totals(conn: Connection, user_id: int, first: date, last: date, before: dict, after: dict) -> None:
+    """Bring the totals of the tracks with cells in the days first..last up to date: what they
+    had, less those days' cells `before`, plus their cells `after` (both from `_track_cells`).
+
+    The days outside first..last did not change, so a first day before them (or a last day
+    after them) stays; one inside them moves to the track's first (last) cell in them. A track
+    with its first or last day inside them and no cell left there is computed from all its days.
+    """
+    t = track_totals.c
+    touched = sorted(before.keys() | after.keys())
+    current = {}
+    for chunk in chunks(touched):
+        current.update((row.track_id, row) for row in conn.execute(
+            sa.select(track_totals).where(t.user_id == user_id, t.track_id.in_(chunk))
+        ))  # fmt: skip
+    rows, recompute = [], []
+    for track_id in touched:
+        had, old, new = current.get(track_id), before.get(track_id), after.get(track_id)
+        if had is None:  # new to the user (or never summarised): its cells are all in these days
+            if new is not None:
+                rows.append((track_id, *new))
+            continue
+        if new is None and (first <= had.first_day <= last or first <= had.last_day <= last):
+            recompute.append(track_id)
+            continue
+        sums = [had_sum - (old[i] if old else 0) + (new[i] if new else 0)
+                for i, had_sum in zip((3, 4, 5), (had.plays, had.listens, had.ms_played))]  # fmt: skip
+        if sums[0] <= 0:
+            continue  # no cell left anywhere
+        first_day = had.first_day if had.first_day < first else new[1] if had.first_day <= last else min(new[1], had.first_day)
+        last_day = had.last_day if had.last_day > last else new[2] if had.last_day >= first else max(new[2], had.last_day)
+        rows.append((track_id, had.artist_id, first_day, last_day, *sums))
+    for chunk in chunks(touched):
+        conn.execute(track_totals.delete().where(t.user_id == user_id, t.track_id.in_(chunk)))
+    if rows:
+        conn.execute(track_totals.insert(), [dict(zip(_TOTALS_COLUMNS, (user_id, *row))) for row in rows])
+    for chunk in chunks(recompute):
+        conn.execute(track_totals.insert().from_select(_TOTALS_COLUMNS, _track_totals(user_id, chunk)))
 
 
 @functools.cache

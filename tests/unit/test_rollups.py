@@ -292,3 +292,20 @@ def test_two_refreshes_of_one_user_at_once_take_turns(any_engine):
         cells = every_rollup(conn, alice)
         rollups.rebuild(conn, alice)
         assert every_rollup(conn, alice) == cells
+
+
+def test_a_track_that_loses_its_first_days_plays_gets_its_later_first_day(any_engine):
+    """An account play replaced by the extended history's (another track: it has a URI) leaves
+    the account track with only a later play: its first day moves out of the refreshed days."""
+    early = play("Sade", "Kiss of Life", "2025-01-10T10:00:30", source="account", uri=None)
+    later = play("Sade", "Kiss of Life", "2025-03-01T10:00:00", source="account", uri=None)
+    with transaction(any_engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, [early, later])
+        result = store_plays(conn, alice, [play("Sade", "Kiss of Life", "2025-01-10T10:00:10", source="extended")])
+        assert result.replaced == 1
+        firsts = sorted(conn.execute(sa.select(track_totals.c.first_day, track_totals.c.plays)).all())
+        assert firsts == [(date(2025, 1, 10), 1), (date(2025, 3, 1), 1)]
+        cells = every_rollup(conn, alice)
+        rollups.rebuild(conn, alice)
+        assert every_rollup(conn, alice) == cells
