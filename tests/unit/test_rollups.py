@@ -64,6 +64,16 @@ def assert_consistent(conn, user_id, tz="UTC", threshold=30_000):
         sa.select(sa.func.coalesce(sa.func.sum(hourly_plays.c.plays), 0)).where(hourly_plays.c.user_id == user_id)
     ).scalar_one()
     assert hour_total == sum(v[0] for v in want.values())
+    hours = Counter()
+    for ended_at, source in conn.execute(
+        sa.select(plays.c.ended_at, plays.c.source).where(plays.c.user_id == user_id, plays.c.kind == "music")
+    ):
+        local = datetime.fromtimestamp(ended_at, ZoneInfo(tz))
+        hours[(local.date(), local.hour, source, local.weekday())] += 1
+    h = hourly_plays.c
+    got_hours = {(day, hour, source, weekday): n for day, hour, source, weekday, n in conn.execute(
+        sa.select(h.day, h.hour, h.source, h.weekday, h.plays).where(h.user_id == user_id))}  # fmt: skip
+    assert got_hours == dict(hours)
     firsts = {}
     for (day, t) in want:
         firsts[t] = min(firsts.get(t, day), day)
