@@ -273,6 +273,14 @@ def any_engine(request, database_url) -> sa.Engine:
     yield request.getfixturevalue("sqlite_engine")
 
 
+@pytest.fixture
+def postgres_engine(pg_engine) -> sa.Engine:
+    """A fresh, migrated PostgreSQL database, for what only PostgreSQL can show (mark the test
+    `postgres`)."""
+    _empty_postgres(pg_engine)
+    return pg_engine
+
+
 # --- Spotify ------------------------------------------------------------------------------------
 
 

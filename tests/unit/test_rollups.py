@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 
 from factories import add_plays, make_user, play
@@ -260,34 +261,32 @@ def test_plays_either_side_of_a_dst_change_get_their_local_hours(any_engine):
         assert_consistent(conn, alice, "Europe/Berlin")
 
 
-def test_two_refreshes_of_one_user_at_once_take_turns(any_engine):
-    """On PostgreSQL (SQLite's writers take turns anyway): a second refresh waits for the first
-    and then finds nothing stale, instead of inserting the same summary rows again."""
+@pytest.mark.postgres
+def test_two_refreshes_of_one_user_at_once_take_turns(postgres_engine):
+    """On PostgreSQL (SQLite's writers take turns anyway, BEGIN IMMEDIATE): a second refresh
+    waits for the first and then finds nothing stale, instead of inserting the same summary rows
+    again."""
     import threading
 
-    import pytest
-
-    if any_engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE)")
     records = list(generate_history(200, start=date(2025, 3, 1), end=date(2025, 4, 1), seed=4))
-    with transaction(any_engine) as conn:
+    with transaction(postgres_engine) as conn:
         alice = make_user(conn, "alice")
         store_plays(conn, alice, records, refresh=False)
-    first = any_engine.connect()
+    first = postgres_engine.connect()
     first_transaction = first.begin()
     rollups.refresh(first, alice)  # not committed yet
     errors = []
 
     def second() -> None:
         try:
-            with transaction(any_engine) as conn:
+            with transaction(postgres_engine) as conn:
                 rollups.refresh(conn, alice)
         except Exception as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
 
     thread = threading.Thread(target=second)
     thread.start()
-    with any_engine.connect() as watcher:  # until the second one waits for a lock (a bounded poll)
+    with postgres_engine.connect() as watcher:  # until the second one waits for a lock (a bounded poll)
         for _ in range(20_000):
             waiting = watcher.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                                               "AND datname = current_database()")).scalar_one()  # fmt: skip
@@ -298,7 +297,7 @@ def test_two_refreshes_of_one_user_at_once_take_turns(any_engine):
     first.close()
     thread.join(timeout=60)
     assert waiting and errors == []
-    with transaction(any_engine) as conn:
+    with transaction(postgres_engine) as conn:
         cells = every_rollup(conn, alice)
         rollups.rebuild(conn, alice)
         assert every_rollup(conn, alice) == cells
