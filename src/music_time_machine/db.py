@@ -88,6 +88,11 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table):
     return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
+def is_busy(error: sa.exc.OperationalError) -> bool:
+    """Whether SQLite gave up waiting for another writer (the busy timeout ran out)."""
+    return isinstance(error.orig, sqlite3.OperationalError) and str(error.orig) in ("database is locked", "database is busy")
+
+
 # --- migrations -------------------------------------------------------------------------------
 
 

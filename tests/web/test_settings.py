@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 
@@ -121,3 +124,36 @@ def test_settings_actions_need_a_login(client):
     for path in ("/settings/preferences", "/settings/clear", "/settings/delete-account"):
         response = client.post(path)
         assert response.status_code == 302 and "/?next=" in response.headers["Location"]
+
+
+def test_a_write_that_waits_too_long_for_another_writer_is_a_503_that_changes_nothing(
+    config, template_db, tmp_path, monkeypatch, request
+):
+    """SQLite's busy timeout running out (the end of a big import holds the write lock for
+    seconds) is a 503 with one sentence and Retry-After, for pages and the API, never a 500."""
+    path = tmp_path / "busy.sqlite3"
+    shutil.copyfile(template_db, path)
+    config["DATABASE_URL"] = f"sqlite:///{path}"
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 1)  # the app's connections give up after 1 ms
+    engine = request.getfixturevalue("engine")
+    with db.transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        give_data(conn, alice, "Alicetunes")
+        rollups.mark_changed(conn, alice, 0, 1)  # stale: the next request refreshes (writes) first
+    client = request.getfixturevalue("logged_in_as")(alice)
+    other_writer = sqlite3.connect(path, isolation_level=None)
+    other_writer.execute("BEGIN IMMEDIATE")
+    try:
+        page = client.post("/settings/preferences", data={"time_zone": "Asia/Tokyo", "listen_threshold_s": "45"})
+        api = client.get("/api/v1/overview")
+    finally:
+        other_writer.rollback()
+        other_writer.close()
+    for response in (page, api):
+        assert response.status_code == 503 and response.headers["Retry-After"] == "60"
+        assert "The database is busy (an import is probably finishing); nothing was changed." in response.get_data(as_text=True)
+    assert api.is_json
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.id == alice)).mappings().one()
+        assert (row["time_zone"], row["listen_threshold_ms"]) == ("UTC", 30_000)
+    assert client.get("/api/v1/overview").status_code == 200  # the writer gone, the refresh goes through

@@ -8,9 +8,12 @@ from flask import Flask, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import BadSignature
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
+
+from .. import db
 
 csrf = CSRFProtect()
 
@@ -123,18 +126,38 @@ def register_errorhandlers(app: Flask) -> None:
     def wants_json() -> bool:
         return request.path.startswith("/api/") or request.path == "/status"
 
+    def error_page(title: str, message: str, code: int, headers: dict | None = None):
+        # Without the "import running" notice: an error page asks the database nothing, since
+        # the database may be what failed.
+        page = render_template("error.html", title=title, message=message, import_running=lambda: False)
+        return page, code, headers or {}
+
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):
         message = "The form expired or was sent from another site; reload the page and try again."
         if wants_json():
             return {"error": message}, 400
-        return render_template("error.html", title="Form expired", message=message), 400
+        return error_page("Form expired", message, 400)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
         if wants_json():
             return {"error": error.description}, error.code
-        return render_template("error.html", title=error.name, message=error.description), error.code
+        return error_page(error.name, error.description, error.code)
+
+    @app.errorhandler(OperationalError)
+    def _database(error: OperationalError):
+        if not db.is_busy(error):
+            return _unexpected(error)
+        # Another writer held the database longer than the busy timeout (the end of a big
+        # import brings every summary table up to date in one transaction): this request's
+        # transaction was rolled back, and trying again shortly works.
+        message = "The database is busy (an import is probably finishing); nothing was changed. Try again in a minute."
+        app.logger.warning("Database busy on %s %s: %s", request.method, request.path, error.orig)
+        headers = {"Retry-After": "60"}
+        if wants_json():
+            return {"error": message}, 503, headers
+        return error_page("Busy", message, 503, headers)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
@@ -142,4 +165,4 @@ def register_errorhandlers(app: Flask) -> None:
         message = "Something went wrong on our side; nothing was changed. The details are in the server log."
         if wants_json():
             return {"error": message}, 500
-        return render_template("error.html", title="Something went wrong", message=message), 500
+        return error_page("Something went wrong", message, 500)

@@ -117,7 +117,9 @@ def _get(summary: str, schema: str, params: list | None = None, not_found: bool 
         "200": {"description": "OK", "content": {"application/json": {"schema": _ref(schema)}}},
         "400": {"description": "Bad parameters", "content": {"application/json": {"schema": _ref("Error")}}},
         "401": {"description": "Not logged in", "content": {"application/json": {"schema": _ref("Error")}}},
-    }
+        "503": {"description": "The database is busy (another writer held it too long); try again after Retry-After seconds",
+                "content": {"application/json": {"schema": _ref("Error")}}},
+    }  # fmt: skip
     if not_found:
         responses["404"] = {"description": "Not in your history", "content": {"application/json": {"schema": _ref("Error")}}}
     return {"get": {"summary": summary, "parameters": params or [], "responses": responses}}
