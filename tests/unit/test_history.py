@@ -51,6 +51,22 @@ def test_unknown_uri_less_tracks_are_created_once_per_artist_and_title(any_engin
         assert count(conn, tracks) == 1
 
 
+def test_a_uri_less_play_joins_the_first_stored_of_two_tracks_with_its_artist_and_title(any_engine):
+    # Two releases of one song (two URIs) arrive in one call; an account play then names only
+    # artist and title, and joins the track stored first.
+    first = play("ABBA", "Waterloo", "2024-01-01T10:00:00", uri="spotify:track:w1")
+    second = play("ABBA", "Waterloo", "2024-01-02T10:00:00", uri="spotify:track:w2")
+    account = play("ABBA", "Waterloo", "2024-03-01T10:00:00", uri=None, source="account")
+    with db.transaction(any_engine) as conn:
+        user = make_user(conn)
+        store_plays(conn, user, [first, second])
+        store_plays(conn, user, [account])
+        ids = dict(conn.execute(sa.select(tracks.c.spotify_uri, tracks.c.id)).all())
+        stored = conn.execute(sa.select(plays.c.track_id).where(plays.c.source == "account")).scalar_one()
+        assert ids["spotify:track:w1"] < ids["spotify:track:w2"]
+        assert stored == ids["spotify:track:w1"]
+
+
 def test_a_catalogue_shared_across_calls_resolves_the_same_ids(any_engine):
     catalogue = Catalogue()
     with db.transaction(any_engine) as conn:
