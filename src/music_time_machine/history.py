@@ -201,6 +201,7 @@ _TRACK_COLUMNS = ("artist_id", "title", "title_key", "album_name", "spotify_uri"
 _COLUMNS = ("user_id", "batch_id", "track_id", "ended_at", "ms_played", "source", "kind", "skipped", "shuffle",
             "offline", "incognito", "reason_start", "reason_end", "platform", "conn_country", "ip_addr",
             "user_agent", "username")  # fmt: skip
+_PERSONAL = ("conn_country", "ip_addr", "user_agent", "username")  # the last of _COLUMNS
 _NULLABLE = {name for name in _COLUMNS if plays.c[name].nullable}
 # Python's sqlite3 binds None and bools about ten times slower than ints: flags go in as 0/1.
 _FLAG = {None: None, False: 0, True: 1}
@@ -230,16 +231,30 @@ def store_plays(
     for chunk in chunks(sorted(replaced_ids)):
         conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
     flag = _FLAG
-    rows = [
-        (
-            user_id, batch_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped], flag[r.shuffle],
-            flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform, r.conn_country, r.ip_addr,
-            r.user_agent, r.username,
-        )
-        for r, track_id, kept in zip(records, track_ids, keep)
-        if kept
-    ]  # fmt: skip
-    added = _insert(conn, rows)
+    # The personal fields are left out when no record has them (unless the user asks, none has).
+    if any(r.conn_country is not None or r.ip_addr is not None or r.user_agent is not None or r.username is not None
+           for r in records):  # fmt: skip
+        columns = _COLUMNS
+        rows = [
+            (
+                user_id, batch_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped], flag[r.shuffle],
+                flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform, r.conn_country, r.ip_addr,
+                r.user_agent, r.username,
+            )
+            for r, track_id, kept in zip(records, track_ids, keep)
+            if kept
+        ]  # fmt: skip
+    else:
+        columns = _COLUMNS[:-len(_PERSONAL)]
+        rows = [
+            (
+                user_id, batch_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped], flag[r.shuffle],
+                flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform,
+            )
+            for r, track_id, kept in zip(records, track_ids, keep)
+            if kept
+        ]  # fmt: skip
+    added = _insert(conn, columns, rows)
     changed = [row[3] for row in rows] + list(replaced_ids.values())
     rollups.mark_changed(conn, user_id, min(changed), max(changed))
     if refresh:
@@ -247,19 +262,19 @@ def store_plays(
     return StoreResult(added=added, duplicates=len(records) - added, replaced=len(replaced_ids))
 
 
-def _insert(conn: Connection, rows: list[tuple]) -> int:
-    """Insert plays (tuples in _COLUMNS order), skipping any the user has at that second; how many went in."""
+def _insert(conn: Connection, columns: Sequence[str], rows: list[tuple]) -> int:
+    """Insert plays (tuples of these columns), skipping any the user has at that second; how many went in."""
     if not rows:
         return 0
     if conn.dialect.name != "sqlite":
         statement = dialect_insert(conn, plays).on_conflict_do_nothing().returning(plays.c.id)
-        return len(conn.execute(statement, [dict(zip(_COLUMNS, row)) for row in rows]).all())
+        return len(conn.execute(statement, [dict(zip(columns, row)) for row in rows]).all())
     # Straight to sqlite3 with tuples (building a dict per row costs more than the insert),
-    # leaving out the columns that are null in every row (personal fields, mostly).
-    present = [i for i, name in enumerate(_COLUMNS) if name not in _NULLABLE or any(row[i] is not None for row in rows)]
-    if len(present) < len(_COLUMNS):
+    # leaving out the columns that are null in every row (flags of account exports, say).
+    present = [i for i, name in enumerate(columns) if name not in _NULLABLE or any(row[i] is not None for row in rows)]
+    if len(present) < len(columns):
         rows = list(map(itemgetter(*present), rows))
-    names = [_COLUMNS[i] for i in present]
+    names = [columns[i] for i in present]
     return conn.exec_driver_sql(
         f"INSERT INTO plays ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) ON CONFLICT DO NOTHING",
         rows,

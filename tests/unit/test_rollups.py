@@ -226,12 +226,12 @@ def test_plays_another_writer_stored_first_leave_the_rollups_right(engine, monke
 
     real_insert = history._insert
 
-    def insert_after_another_writer(conn, rows):
+    def insert_after_another_writer(conn, columns, rows):
         first = rows[0]  # the same play, stored by "someone else" just before our insert
         conn.execute(plays.insert().values(user_id=alice, track_id=first[2], ended_at=first[3],
                                            ms_played=first[4], source=first[5], kind=first[6]))  # fmt: skip
         rollups.rebuild(conn, alice)  # its rollups are in step with its play
-        return real_insert(conn, rows)
+        return real_insert(conn, columns, rows)
 
     with transaction(engine) as conn:
         alice = make_user(conn, "alice")
