@@ -161,6 +161,9 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(cached, path)
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine)  # the cached database may be from an older schema; the users below need the newest
+    engine.dispose()
     importer = "bench" if args.import_into == "same" else other_user(path)
     export = bench_import().export_path(args.import_plays)  # 2014–2026, seed 1: cached in bench/out
     urls = urls_for(path)
@@ -193,7 +196,7 @@ def main() -> int:
 
         def wait_for_import() -> None:  # reads its output as it comes, and notes when it ended
             finished["output"] = writer.communicate()[0]
-            finished["at"] = time.monotonic()
+            finished["at"], finished["perf"] = time.monotonic(), time.perf_counter()
 
         waiter = threading.Thread(target=wait_for_import)
         waiter.start()
@@ -239,6 +242,11 @@ def main() -> int:
         print(writer_out[-2000:])
     print(f"requests: {len(results):,} in {elapsed:.1f} s = {len(results) / elapsed:,.1f} requests/s")
     print(f"latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {max(times):.0f} ms")
+    during = [r[0] for r in results if r[5] < finished["perf"]]
+    after = [r[0] for r in results if r[5] >= finished["perf"]]
+    for name, part in (("while the import ran", during), ("after it ended", after)):
+        if part:
+            print(f"  {name}: {len(part):,} requests, p99 {percentile(part, 0.99):.0f} ms, max {max(part):.0f} ms")
     print(f"errors: {len(errors)}; \"{LOCKED}\": {locked}")
     print(f"CPU seconds: server {server_cpu:.0f} (in the {elapsed:.0f} s of requests), clients {client_cpu:.0f}, "
           f"import {import_cpu:.0f} (all of it); {os.cpu_count()} cores")  # fmt: skip
