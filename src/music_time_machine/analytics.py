@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -104,6 +104,10 @@ _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 1024
 _CACHE_LOCK = threading.Lock()
 _PENDING: dict = {}  # key -> (version, Future) of a view being computed
+# Per user, at most this many views are computed again at once while their previous answer is
+# served to whoever asks meanwhile (after an import or a sync every view is out of date at once).
+_RECOMPUTE_SLOTS = 1
+_recomputing: Counter = Counter()  # user id -> how many of those are running (under _CACHE_LOCK)
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,9 @@ def cached(conn: Connection, user_id: int, fn, *args, state: CacheState | None =
     into the user runs: every file it stores changes the version, and recomputing every view
     after every file would cost the pages more than the import; so the last answer is served
     until the import ends (or its process dies), and the pages say so (`import_running`).
+    And when many views are out of date at once, at most _RECOMPUTE_SLOTS of those with a
+    previous answer are computed at a time for a user; whoever asks for another meanwhile gets its
+    previous answer (so figures can be a few computations late, never wrong for long).
     Per process, small. Only for functions that read nothing but the rollups, the catalogue
     and the plays (every change of a user's plays, podcasts included, changes the version).
     """
@@ -183,6 +190,15 @@ def cached(conn: Connection, user_id: int, fn, *args, state: CacheState | None =
                 return hit[1]
             waiting = pending[1]
         else:
+            # When every view went out of date at once (the end of an import, a sync), the
+            # requests that arrive while _RECOMPUTE_SLOTS views are being computed get the
+            # previous answer rather than each computing another view: without a bound, 50
+            # visitors computing 50 views at once on one core made every request wait seconds.
+            recompute = hit is not None
+            if recompute and _recomputing[user_id] >= _RECOMPUTE_SLOTS:
+                _CACHE.move_to_end(key)
+                return hit[1]
+            _recomputing[user_id] += recompute
             waiting, mine = None, Future()
             if pending is None:
                 _PENDING[key] = (state.version, mine)
@@ -192,11 +208,13 @@ def cached(conn: Connection, user_id: int, fn, *args, state: CacheState | None =
         value = fn(conn, user_id, *args)
     except BaseException as error:
         with _CACHE_LOCK:
+            _recomputing[user_id] -= recompute
             if _PENDING.get(key, (None, None))[1] is mine:
                 del _PENDING[key]
         mine.set_exception(error)
         raise
     with _CACHE_LOCK:
+        _recomputing[user_id] -= recompute
         _CACHE[key] = (state.version, value)
         _CACHE.move_to_end(key)
         if len(_CACHE) > _CACHE_SIZE:

@@ -10,6 +10,7 @@ Alice lives in Berlin (UTC+1 in winter, UTC+2 from 30 March 2025 03:00). Her pla
 Every play but the skip lasts 200 s and is a listen.
 """
 
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -325,6 +326,24 @@ def test_while_another_thread_computes_the_new_answer_the_previous_one_is_served
         assert an.cached(conn, alice, lambda conn, user_id: "not again", state=after) == "after"
 
 
+def test_while_the_recompute_slots_are_taken_an_out_of_date_view_is_served_its_previous_answer(engine, monkeypatch):
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+    with engine.connect() as conn:
+        before = an.cache_state(conn, alice)
+        assert an.cached(conn, alice, lambda conn, user_id: "before", state=before) == "before"
+        after = an.CacheState(before.version + 1, importing=False)  # every view out of date at once
+        monkeypatch.setattr(an, "_recomputing", Counter({alice: an._RECOMPUTE_SLOTS}))  # other threads recompute hers
+        assert an.cached(conn, alice, lambda conn, user_id: "computed", state=after) == "before"
+        assert an.cached(conn, alice, lambda conn, user_id, n: "never seen", 7, state=after) == "never seen"
+        bob = alice + 1  # another user's views have slots of their own
+        assert an.cached(conn, bob, lambda conn, user_id: "bob before", state=before) == "bob before"
+        assert an.cached(conn, bob, lambda conn, user_id: "bob after", state=after) == "bob after"
+        an._recomputing[alice] -= 1  # a slot is free again
+        assert an.cached(conn, alice, lambda conn, user_id: "after", state=after) == "after"
+        assert an._recomputing[alice] == an._RECOMPUTE_SLOTS - 1  # the slot was given back
+
+
 def test_a_failing_view_leaves_nothing_pending(engine):
     with transaction(engine) as conn:
         alice = make_user(conn, "alice")
@@ -335,3 +354,9 @@ def test_a_failing_view_leaves_nothing_pending(engine):
     with engine.connect() as conn, pytest.raises(RuntimeError):
         an.cached(conn, alice, view)
     assert not an._PENDING
+    with engine.connect() as conn:  # failing again with a previous answer: its slot is given back
+        state = an.cache_state(conn, alice)
+        an._CACHE[(str(engine.url), alice, "view", ())] = (state.version + 1, "previous")
+        with pytest.raises(RuntimeError):
+            an.cached(conn, alice, view, state=state)
+    assert not an._PENDING and an._recomputing[alice] == 0
