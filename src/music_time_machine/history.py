@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollups
-from .db import chunks, dialect_insert, insert_ignoring_conflicts
+from .db import chunks, dialect_insert, insert_ignoring_conflicts, sqlite_insert_rows
 from .records import PlayRecord, name_key
 from .schema import artists, plays, tracks
 
@@ -133,11 +133,7 @@ class Catalogue:
         if not rows:
             return
         before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM tracks").scalar_one()
-        conn.exec_driver_sql(
-            f"INSERT INTO tracks ({', '.join(_TRACK_COLUMNS)}) VALUES ({', '.join('?' * len(_TRACK_COLUMNS))})"
-            " ON CONFLICT DO NOTHING",
-            rows,
-        )
+        sqlite_insert_rows(conn, tracks, _TRACK_COLUMNS, rows)
         self._learn(conn.exec_driver_sql(
             "SELECT id, artist_id, title_key, spotify_uri FROM tracks WHERE id > ? ORDER BY id", (before,)
         ))  # fmt: skip
@@ -232,28 +228,17 @@ def store_plays(
         conn.execute(plays.delete().where(plays.c.id.in_(chunk)))
     flag = _FLAG
     # The personal fields are left out when no record has them (unless the user asks, none has).
-    if any(r.conn_country is not None or r.ip_addr is not None or r.user_agent is not None or r.username is not None
-           for r in records):  # fmt: skip
-        columns = _COLUMNS
-        rows = [
-            (
-                user_id, batch_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped], flag[r.shuffle],
-                flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform, r.conn_country, r.ip_addr,
-                r.user_agent, r.username,
-            )
-            for r, track_id, kept in zip(records, track_ids, keep)
-            if kept
-        ]  # fmt: skip
-    else:
-        columns = _COLUMNS[:-len(_PERSONAL)]
-        rows = [
-            (
-                user_id, batch_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped], flag[r.shuffle],
-                flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform,
-            )
-            for r, track_id, kept in zip(records, track_ids, keep)
-            if kept
-        ]  # fmt: skip
+    personal = any(r.conn_country is not None or r.ip_addr is not None or r.user_agent is not None
+                   or r.username is not None for r in records)  # fmt: skip
+    columns = _COLUMNS if personal else _COLUMNS[: -len(_PERSONAL)]
+    rows = [
+        (
+            user_id, batch_id, track_id, r.ended_at, r.ms_played, r.source, r.kind, flag[r.skipped], flag[r.shuffle],
+            flag[r.offline], flag[r.incognito], r.reason_start, r.reason_end, r.platform,
+        ) + ((r.conn_country, r.ip_addr, r.user_agent, r.username) if personal else ())
+        for r, track_id, kept in zip(records, track_ids, keep)
+        if kept
+    ]  # fmt: skip
     added = _insert(conn, columns, rows)
     changed = [row[3] for row in rows] + list(replaced_ids.values())
     rollups.mark_changed(conn, user_id, min(changed), max(changed))
@@ -275,11 +260,7 @@ def _insert(conn: Connection, columns: Sequence[str], rows: list[tuple]) -> int:
     if len(present) < len(columns):
         rows = list(map(itemgetter(*present), rows))
     names = [columns[i] for i in present]
-    return conn.exec_driver_sql(
-        f"INSERT INTO plays ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) ON CONFLICT DO NOTHING",
-        rows,
-        execution_options={"preserve_rowcount": True},
-    ).rowcount
+    return sqlite_insert_rows(conn, plays, names, rows)
 
 
 def _plays_to_insert(
