@@ -31,15 +31,17 @@ SRC = str(Path(__file__).parents[2] / "src")  # this tree's code, whatever is in
 WRITER = """
 import sys
 from datetime import date
+from itertools import islice
 from music_time_machine import db
 from music_time_machine.generator import generate_history
 from music_time_machine.history import store_plays
 engine = db.make_engine(sys.argv[1])
-records = list(generate_history(40_000, start=date(2020, 1, 1), end=date(2026, 1, 1), seed=11))
-for n in range(0, len(records), 250):
+records, n = generate_history(40_000, start=date(2020, 1, 1), end=date(2026, 1, 1), seed=11), 0
+while batch := list(islice(records, 250)):  # generated as it goes: the first commit comes at once
     with db.transaction(engine) as conn:
-        store_plays(conn, int(sys.argv[2]), records[n:n + 250])
-    print("committed", n + 250, records[n + 249].ended_at, flush=True)
+        store_plays(conn, int(sys.argv[2]), batch)
+    n += len(batch)
+    print("committed", n, batch[-1].ended_at, flush=True)
 """
 TIME_ZONES = ["Europe/Berlin", "Asia/Tokyo", "America/New_York", "Australia/Sydney"]
 
