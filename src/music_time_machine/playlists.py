@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from . import db
+from .analytics import cache_state
 from .records import name_key
 from .rollups import month_of
 from .schema import artists, daily_plays, monthly_charts, monthly_tracks, playlist_tracks, playlists, snapshots, track_totals, tracks
@@ -483,6 +484,7 @@ def clean_name(value: Any, source: Source, today: date) -> str:
 
 def _chosen_or_fail(engine: Engine, user_id: int, source: Source, rules: dict, today: date) -> tuple[list, list]:
     with engine.connect() as conn:
+        cache_state(conn, user_id)  # summaries a dead import left stale are brought up to date first
         chosen = generate(conn, user_id, source, rules, today)
     if not chosen:
         raise NoCandidates(source.missing(rules))

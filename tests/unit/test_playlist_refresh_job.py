@@ -8,7 +8,9 @@ import sqlalchemy as sa
 
 from factories import add_plays, make_user, play
 from spotify_stub import StubSpotify
-from music_time_machine import db
+from music_time_machine import db, rollups
+from music_time_machine.history import store_plays
+from music_time_machine.playlists import refresh_playlist
 from music_time_machine.schema import job_runs, playlists, spotify_tokens
 from music_time_machine.spotify import NotFound
 from music_time_machine.worker import Worker
@@ -61,3 +63,21 @@ def test_auto_refresh_playlists_are_refreshed_once_a_month_and_a_deleted_one_is_
     assert [run.job for run in later if run.job == "playlist_refresh"] == []  # done for May
     with any_engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(job_runs.c.job == "playlist_refresh")).scalar() == 1
+
+
+def test_a_refresh_sees_the_plays_whose_summaries_a_dead_import_left_stale(any_engine):
+    """The worker has no page request to bring stale summaries up to date (web/__init__.py):
+    generating a list does it, as the pages do, when no import is running."""
+    with db.transaction(any_engine) as conn:
+        alice = make_user(conn, "alice")
+        # Stored as an import's file is, summaries left for the import's end, which never came.
+        store_plays(conn, alice, [play("A", "Now", "2026-04-30T10:00:00")], refresh=False)
+        playlist_id = conn.execute(playlists.insert().values(
+            user_id=alice, source="current_rotation", rules={"size": 10}, name="Monthly", spotify_id="monthly",
+            spotify_url="u", auto_refresh=True, created_at=datetime(2026, 4, 10),
+        )).inserted_primary_key[0]  # fmt: skip
+    stub = PlaylistStub()
+    refresh_playlist(any_engine, alice, playlist_id, stub, today=MAY.date(), now=MAY)
+    assert stub.replaced == {"monthly": [play("A", "Now").spotify_uri]}
+    with any_engine.connect() as conn:
+        assert not rollups.is_stale(conn, alice)
