@@ -136,13 +136,14 @@ plays = sa.Table(
     sa.Column("ip_addr", sa.String(64)),
     sa.Column("user_agent", sa.Text),
     sa.Column("username", sa.Text),
-    sa.Column("batch_id", sa.Integer, sa.ForeignKey("import_batches.id", ondelete="SET NULL")),
+    # The import that stored the play. No foreign key (nor index): a batch is deleted only
+    # together with its user's plays, and no query reads plays by batch (revision 0006).
+    sa.Column("batch_id", sa.Integer),
     # One play per user, track and end second: re-importing the same export adds nothing.
+    # Nothing else is indexed: per-track and per-month views read the summary tables (rollups),
+    # and every extra index on this table slows each import (revisions 0003 and 0006 dropped
+    # the per-track and per-batch ones).
     sa.UniqueConstraint("user_id", "ended_at", "track_id", name="uq_plays_user_time_track"),
-    # Deleting an import batch looks up its plays (the foreign key); nothing else is indexed:
-    # per-track and per-month views read the summary tables (rollups), and every extra index
-    # on this table slows each import (revision 0003 dropped the per-track one).
-    sa.Index("ix_plays_batch", "batch_id"),
 )
 
 snapshots = sa.Table(
