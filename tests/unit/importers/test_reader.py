@@ -6,13 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
 from factories import make_user
 from music_time_machine import db
+from music_time_machine.generator import generate_history, to_extended_record
 from music_time_machine.importers import reader
 from music_time_machine.importers.export import read_export
 from music_time_machine.importers.pipeline import import_paths
@@ -41,6 +44,22 @@ def test_a_reader_process_that_fails_is_an_error_in_the_importer(exports, monkey
     # A request bigger than a pipe holds: the child is gone before it is written (EPIPE).
     with pytest.raises(RuntimeError, match="reader process failed"):
         list(reader.read_in_background([exports], known={f"{n:064x}" for n in range(5_000)}))
+
+
+def test_a_reader_process_ends_when_the_importer_stops_reading(tmp_path):
+    """Its frames are written by a thread, up to two waiting: the first write that fails ends it."""
+    history = generate_history(20_000, start=date(2024, 1, 1), end=date(2025, 1, 1), seed=1)
+    big = tmp_path / "Streaming_History_Audio_2024.json"  # a frame of about 2 MB, far more than a pipe holds
+    big.write_bytes(orjson.dumps([to_extended_record(r) for r in history]))
+    request = reader.msgspec.msgpack.encode(([str(big)] * 6, False, False, reader.Limits(), []))
+    env = {**os.environ, "PYTHONPATH": str(Path(reader.__file__).resolve().parents[2])}
+    child = subprocess.Popen([sys.executable, "-m", "music_time_machine.importers.reader"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, env=env)  # fmt: skip
+    child.stdin.write(request)
+    child.stdin.close()
+    assert child.stdout.read(8)  # the first frame is there
+    child.stdout.close()
+    assert child.wait(timeout=60) != 0
 
 
 def test_the_reader_process_runs_the_module_whatever_the_main_script(exports, tmp_path):
