@@ -6,6 +6,7 @@ import functools
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -80,14 +81,29 @@ def dialect_insert(conn: Connection, table: sa.Table):
 
 
 def sqlite_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> int:
-    """SQLite only: INSERT … ON CONFLICT DO NOTHING of tuples straight through sqlite3's
-    executemany; how many went in. For the big inserts of an import, where building a dict per
-    row for SQLAlchemy costs more than SQLite's own work."""
-    return conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING",
-        rows,
-        execution_options={"preserve_rowcount": True},
-    ).rowcount
+    """SQLite only: INSERT … ON CONFLICT DO NOTHING of tuples straight through sqlite3, in the
+    order given; how many went in. For the big inserts of an import, where building a dict per
+    row for SQLAlchemy costs more than SQLite's own work.
+
+    Up to 500 rows a statement (a VALUES list, within SQLite's limit of bound values): a third
+    cheaper than sqlite3's executemany, which steps and resets the statement once per row
+    (1M plays: about 1 s less).
+    """
+    limit = conn.connection.dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    size = max(1, min(500, limit // len(columns)))
+    whole = len(rows) - len(rows) % size
+
+    def insert(values: int, parameters) -> int:
+        row = f"({', '.join('?' * len(columns))})"
+        return conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([row] * values)} ON CONFLICT DO NOTHING",
+            parameters,
+            execution_options={"preserve_rowcount": True},
+        ).rowcount
+
+    # The rest one row at a time: one statement more to prepare and keep, not one per length.
+    added = sum(insert(size, tuple(chain.from_iterable(rows[start : start + size]))) for start in range(0, whole, size))
+    return added + (insert(1, rows[whole:]) if whole < len(rows) else 0)
 
 
 def insert_ignoring_conflicts(conn: Connection, table: sa.Table):

@@ -28,3 +28,15 @@ def test_sqlite_connections_have_wal_foreign_keys_and_busy_timeout(engine):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+
+
+def test_sqlite_insert_rows_skips_conflicts_and_keeps_the_order_over_many_statements(engine):
+    # 500 rows a statement, the rest one at a time: repeats within a statement, across
+    # statements and in the rest are skipped; what goes in keeps the order given.
+    from music_time_machine.schema import artists
+
+    rows = [(f"Artist {i}", f"artist {i % 1_000}") for i in range(1_234)]
+    with db.transaction(engine) as conn:
+        assert db.sqlite_insert_rows(conn, artists, ["name", "name_key"], rows) == 1_000
+        stored = conn.execute(sa.select(artists.c.name).order_by(artists.c.id)).scalars().all()
+    assert stored == [name for name, _ in rows[:1_000]]
