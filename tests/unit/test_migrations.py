@@ -1,9 +1,12 @@
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from music_time_machine import db
-from music_time_machine.schema import metadata
+from factories import NOW, make_user, play
+from music_time_machine import db, userdata
+from music_time_machine.history import store_plays
+from music_time_machine.schema import artists, import_batches, metadata, plays
 
 
 def test_migrations_build_an_empty_database_that_matches_the_tables(any_engine):
@@ -33,10 +36,36 @@ def test_sqlite_connections_have_wal_foreign_keys_and_busy_timeout(engine):
 def test_sqlite_insert_rows_skips_conflicts_and_keeps_the_order_over_many_statements(engine):
     # 500 rows a statement, the rest one at a time: repeats within a statement, across
     # statements and in the rest are skipped; what goes in keeps the order given.
-    from music_time_machine.schema import artists
-
     rows = [(f"Artist {i}", f"artist {i % 1_000}") for i in range(1_234)]
     with db.transaction(engine) as conn:
         assert db.sqlite_insert_rows(conn, artists, ["name", "name_key"], rows) == 1_000
         stored = conn.execute(sa.select(artists.c.name).order_by(artists.c.id)).scalars().all()
     assert stored == [name for name, _ in rows[:1_000]]
+
+
+def test_revision_0006_keeps_every_play_and_deleting_an_import_no_longer_looks_at_plays(any_engine):
+    """0006 drops plays.batch_id's index and foreign key (on SQLite by rebuilding the table)."""
+    with any_engine.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0005")
+    with db.transaction(any_engine) as conn:
+        alice, bob = make_user(conn, "alice"), make_user(conn, "bob")
+        batch = conn.execute(import_batches.insert().values(
+            user_id=alice, origin="cli", label="export", status="done", options={}, created_at=NOW
+        ).returning(import_batches.c.id)).scalar_one()  # fmt: skip
+        store_plays(conn, alice, [play("A", "a", "2026-01-01T10:00:00"), play("B", "b", "2026-01-02T10:00:00")],
+                    batch_id=batch)  # fmt: skip
+        store_plays(conn, bob, [play("A", "a", "2026-01-01T10:00:00")])
+        before = conn.execute(sa.select(plays).order_by(plays.c.id)).all()
+    assert before and db.upgrade(any_engine)
+
+    with any_engine.connect() as conn:
+        assert conn.execute(sa.select(plays).order_by(plays.c.id)).all() == before
+        assert db.current_revision(conn) == db.head_revision()
+    inspector = sa.inspect(any_engine)
+    assert [fk["constrained_columns"] for fk in inspector.get_foreign_keys("plays")
+            if "batch_id" in fk["constrained_columns"]] == []  # fmt: skip
+    assert [ix["name"] for ix in inspector.get_indexes("plays") if "batch_id" in ix["column_names"]] == []
+    with db.transaction(any_engine) as conn:  # the one way batches go: with the user's plays
+        userdata.clear_data(conn, alice)
+        assert conn.execute(sa.select(plays.c.user_id)).scalars().all() == [bob]
+        assert conn.execute(sa.select(sa.func.count()).select_from(import_batches)).scalar_one() == 0
