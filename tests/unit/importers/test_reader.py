@@ -48,8 +48,8 @@ def test_a_reader_process_that_fails_is_an_error_in_the_importer(exports, monkey
 
 def test_a_reader_process_ends_when_the_importer_stops_reading(tmp_path):
     """Its frames are written by a thread, up to two waiting: the first write that fails ends it."""
-    history = generate_history(20_000, start=date(2024, 1, 1), end=date(2025, 1, 1), seed=1)
-    big = tmp_path / "Streaming_History_Audio_2024.json"  # a frame of about 2 MB, far more than a pipe holds
+    history = generate_history(2_000, start=date(2024, 1, 1), end=date(2025, 1, 1), seed=1)
+    big = tmp_path / "Streaming_History_Audio_2024.json"  # a frame of about 200 kB: more than a pipe holds
     big.write_bytes(orjson.dumps([to_extended_record(r) for r in history]))
     request = reader.msgspec.msgpack.encode(([str(big)] * 6, False, False, reader.Limits(), []))
     env = {**os.environ, "PYTHONPATH": str(Path(reader.__file__).resolve().parents[2])}
