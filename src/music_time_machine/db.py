@@ -93,10 +93,11 @@ def sqlite_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str]
     size = max(1, min(500, limit // len(columns)))
     whole = len(rows) - len(rows) % size
 
+    names, row = ", ".join(columns), f"({', '.join('?' * len(columns))})"
+
     def insert(values: int, parameters) -> int:
-        row = f"({', '.join('?' * len(columns))})"
         return conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([row] * values)} ON CONFLICT DO NOTHING",
+            f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * values)} ON CONFLICT DO NOTHING",
             parameters,
             execution_options={"preserve_rowcount": True},
         ).rowcount
