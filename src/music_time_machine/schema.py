@@ -209,8 +209,8 @@ job_locks = sa.Table(
 )
 
 # --- Rollups: summary tables kept up to date by `rollups` ------------------------------------
-# Music plays only, bucketed by the *local* day of the user's time zone (computed in Python
-# with zoneinfo, so DST is right and the SQL stays database-neutral). They are derived data:
+# Music plays only, bucketed by the *local* day of the user's time zone (the SQL adds the
+# zone's UTC offsets, which Python finds with zoneinfo, so DST is right on both databases). They are derived data:
 # `rollups.refresh` brings them up to date with `plays`, `rollups.rebuild` recreates them.
 
 daily_plays = sa.Table(

@@ -4,8 +4,9 @@ An import is a batch (`import_batches`). Each file is stored in one transaction 
 the batch's progress, so a killed import leaves every file fully in or fully out and the batch
 row says how far it got; running the import again adds only what is missing (store_plays
 dedups). The summary tables are brought up to date once, when the batch ends (`rollups.refresh`);
-after a killed import, by whoever reads them next (`analytics.cache_state`) or the next import. A batch left "running" by a process that is gone is marked failed when the same user
-next imports. A big export is read by a second process while this one stores (importers.reader).
+after a killed import, by whoever reads them next (`analytics.cache_state`) or the next import.
+A batch left "running" by a process that is gone is marked failed when the same user next
+imports. A big export is read by a second process while this one stores (importers.reader).
 """
 
 from __future__ import annotations
