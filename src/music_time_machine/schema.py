@@ -212,6 +212,10 @@ job_locks = sa.Table(
 # Music plays only, bucketed by the *local* day of the user's time zone (the SQL adds the
 # zone's UTC offsets, which Python finds with zoneinfo, so DST is right on both databases). They are derived data:
 # `rollups.refresh` brings them up to date with `plays`, `rollups.rebuild` recreates them.
+# On SQLite they are WITHOUT ROWID tables, stored in primary-key order (revision 0007): a row
+# is written once, not to the table and again to its key's index, and a range of days or months
+# is read straight from the table (a refresh of 1M plays: about a sixth less time).
+_CLUSTERED = {"sqlite_with_rowid": False}
 
 daily_plays = sa.Table(
     "daily_plays",
@@ -225,6 +229,7 @@ daily_plays = sa.Table(
     sa.Column("ms_played", sa.BigInteger, nullable=False),
     sa.Column("skips", sa.Integer, nullable=False),
     sa.PrimaryKeyConstraint("user_id", "day", "track_id"),
+    **_CLUSTERED,
 )
 
 monthly_tracks = sa.Table(
@@ -242,6 +247,7 @@ monthly_tracks = sa.Table(
     # A track's months (track pages). No query looks months up by artist: monthly_artists has
     # those (revision 0005 dropped the per-artist index, which slowed every refresh).
     sa.Index("ix_monthly_tracks_track", "user_id", "track_id", "month"),
+    **_CLUSTERED,
 )
 
 monthly_artists = sa.Table(
@@ -254,6 +260,7 @@ monthly_artists = sa.Table(
     sa.Column("listens", sa.Integer, nullable=False),
     sa.Column("ms_played", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("user_id", "month", "artist_id"),
+    **_CLUSTERED,
 )
 
 # The monthly charts derived from plays: top 50 tracks and artists of each month by listens
@@ -269,6 +276,7 @@ monthly_charts = sa.Table(
     sa.Column("listens", sa.Integer, nullable=False),
     sa.PrimaryKeyConstraint("user_id", "month", "kind", "rank"),
     sa.Index("ix_monthly_charts_item", "user_id", "kind", "item_id"),
+    **_CLUSTERED,
 )
 
 # Listening by local day, hour and source (weekday 0 = Monday): the clock, time per month,
@@ -286,6 +294,7 @@ hourly_plays = sa.Table(
     sa.Column("ms_played", sa.BigInteger, nullable=False),
     sa.Column("skips", sa.Integer, nullable=False),
     sa.PrimaryKeyConstraint("user_id", "day", "hour", "source"),
+    **_CLUSTERED,
 )
 
 # All-time per track: first and last local day, totals (tracks tracked, discoveries, track pages).
@@ -302,6 +311,7 @@ track_totals = sa.Table(
     sa.Column("ms_played", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("user_id", "track_id"),
     sa.Index("ix_track_totals_first", "user_id", "first_day"),
+    **_CLUSTERED,
 )
 
 # What the rollups of a user were built with; `version` changes whenever they or the plays change.

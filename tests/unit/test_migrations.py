@@ -8,6 +8,8 @@ from music_time_machine import db, userdata
 from music_time_machine.history import store_plays
 from music_time_machine.schema import artists, import_batches, metadata, plays
 
+SUMMARIES = ("daily_plays", "hourly_plays", "monthly_tracks", "monthly_artists", "monthly_charts", "track_totals")
+
 
 def test_migrations_build_an_empty_database_that_matches_the_tables(any_engine):
     # any_engine is migrated (template copy or a migrated PostgreSQL schema): nothing may differ.
@@ -69,3 +71,25 @@ def test_revision_0006_keeps_every_play_and_deleting_an_import_no_longer_looks_a
         userdata.clear_data(conn, alice)
         assert conn.execute(sa.select(plays.c.user_id)).scalars().all() == [bob]
         assert conn.execute(sa.select(sa.func.count()).select_from(import_batches)).scalar_one() == 0
+
+
+def test_revision_0007_keeps_every_summary_row_and_stores_them_without_rowid_on_sqlite(any_engine):
+    """0007 rebuilds the summary tables as WITHOUT ROWID tables on SQLite (PostgreSQL: nothing to do)."""
+    summaries = [metadata.tables[name] for name in SUMMARIES]
+    with any_engine.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0006")
+    with db.transaction(any_engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, [play("A", "a", "2026-01-01T10:00:00"), play("B", "b", "2026-02-02T10:00:00"),
+                                  play("A", "a", "2026-02-03T23:00:00", ms=1_000)])  # fmt: skip
+        before = {table.name: conn.execute(sa.select(table).order_by(*table.primary_key)).all() for table in summaries}
+    assert all(before.values()) and db.upgrade(any_engine)
+
+    with any_engine.connect() as conn:
+        assert {table.name: conn.execute(sa.select(table).order_by(*table.primary_key)).all() for table in summaries} == before
+        if conn.dialect.name == "sqlite":
+            created = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+            assert all(created[name].rstrip().endswith("WITHOUT ROWID") for name in SUMMARIES)
+    with db.transaction(any_engine) as conn:  # still written by the summaries' code
+        store_plays(conn, alice, [play("C", "c", "2026-03-01T10:00:00")])
+        assert conn.execute(sa.select(sa.func.count()).select_from(metadata.tables["daily_plays"])).scalar_one() == 4
