@@ -28,13 +28,14 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .db import CHUNK, chunks
+from .db import CHUNK, chunks, insert_rows
 from .schema import (
     daily_plays,
     hourly_plays,
@@ -175,9 +176,18 @@ def is_stale(conn: Connection, user_id: int) -> bool:
     return state is None or state[0] is not None
 
 
-def refresh(conn: Connection, user_id: int) -> None:
+def refresh(conn: Connection, user_id: int, side: Connection | None = None) -> None:
     """Bring the user's summaries up to date: recompute the stale days (`mark_changed`), or
-    everything when they were built with other settings (time zone, threshold) or never."""
+    everything when they were built with other settings (time zone, threshold) or never.
+
+    `side`: a second connection to the database, for a big refresh (an import's end). It
+    computes the hour cells in a thread while `conn` computes the others (both databases run a
+    statement without Python's lock, so on another core), and on SQLite it then copies the
+    import's committed pages from the write-ahead log into the database (`_on_side`). It must
+    not have begun a transaction before `conn` did: then it reads the plays as `conn` does,
+    because no writer can change them while `conn` holds SQLite's write lock, or, on
+    PostgreSQL, the user's rollup_state row (which every writer of plays updates).
+    """
     tz_name, threshold = settings(conn, user_id)
     # FOR UPDATE: on PostgreSQL a second refresh of the user (a sync, a page after a dead
     # import) waits for this one and then finds nothing stale, instead of inserting the same
@@ -186,16 +196,16 @@ def refresh(conn: Connection, user_id: int) -> None:
         sa.select(rollup_state).where(rollup_state.c.user_id == user_id).with_for_update()
     ).mappings().first()
     if state is None or (state["time_zone"], state["listen_threshold_ms"]) != (tz_name, threshold):
-        rebuild(conn, user_id)
+        rebuild(conn, user_id, side)
     elif state["stale_from"] is not None:
         tz = zone(tz_name)
         first = datetime.fromtimestamp(state["stale_from"], tz).date()
         last = datetime.fromtimestamp(state["stale_until"], tz).date()
-        _recompute(conn, user_id, tz_name, threshold, first, last)
+        _recompute(conn, user_id, tz_name, threshold, first, last, side=side)
 
 
-def rebuild(conn: Connection, user_id: int) -> None:
-    """Recreate every rollup of the user from the raw plays."""
+def rebuild(conn: Connection, user_id: int, side: Connection | None = None) -> None:
+    """Recreate every rollup of the user from the raw plays (`side`: see `refresh`)."""
     tz_name, threshold = settings(conn, user_id)
     conn.execute(sa.select(rollup_state.c.user_id).where(rollup_state.c.user_id == user_id).with_for_update())
     for table in _SUMMARIES:
@@ -208,26 +218,36 @@ def rebuild(conn: Connection, user_id: int) -> None:
         return
     tz = zone(tz_name)
     first, last = (datetime.fromtimestamp(t, tz).date() for t in span)
-    _recompute(conn, user_id, tz_name, threshold, first, last, everything=True)
+    _recompute(conn, user_id, tz_name, threshold, first, last, everything=True, side=side)
+
+
+_COUNTS = ["plays", "listens", "ms_played", "skips"]
+_HOUR_COLUMNS = ["user_id", "day", "hour", "source", "weekday", *_COUNTS]
 
 
 def _recompute(
-    conn: Connection, user_id: int, tz_name: str, threshold: int, first: date, last: date, everything: bool = False
+    conn: Connection,
+    user_id: int,
+    tz_name: str,
+    threshold: int,
+    first: date,
+    last: date,
+    everything: bool = False,
+    side: Connection | None = None,
 ) -> None:
     """Recompute the local days first..last from the plays, then their months and tracks.
 
     `everything`: the user has no summary rows (rebuild), so there is nothing to delete and
-    every track's totals are computed.
+    every track's totals are computed. `side`: see `refresh`.
     """
     dialect = conn.dialect.name
     tz = zone(tz_name)
     start, end = _midnight_utc(first, tz), _midnight_utc(last + timedelta(days=1), tz)
-    first_month, after_months = first.replace(day=1), (last.replace(day=1) + timedelta(days=31)).replace(day=1)
-    months = {"user_id": user_id, "first_month": month_of(first_month), "last_month": month_of(last)}
+    months = {"user_id": user_id, "first_month": month_of(first), "last_month": month_of(last)}
     d = daily_plays.c
     in_days = sa.and_(d.user_id == user_id, d.day >= first, d.day <= last)
+    before = {} if everything else _track_cells(conn, in_days)
     if not everything:
-        before = _track_cells(conn, in_days)
         for table in (daily_plays, hourly_plays):
             conn.execute(table.delete().where(table.c.user_id == user_id, table.c.day >= first, table.c.day <= last))
         for table in (monthly_tracks, monthly_artists, monthly_charts):
@@ -254,21 +274,35 @@ def _recompute(
                             (m.skipped == sa.true(), 1), else_=0)),
     ]  # fmt: skip
     user = sa.literal(user_id, sa.Integer)
-    counts = ["plays", "listens", "ms_played", "skips"]
-    conn.execute(daily_plays.insert().from_select(
-        ["user_id", "day", "track_id", "artist_id", *counts],
-        sa.select(user, _day_of_number(m.day_number, dialect), m.track_id,
-                  sa.select(tracks.c.artist_id).where(tracks.c.id == m.track_id).scalar_subquery(), *sums)
-        .group_by(m.day_number, m.track_id),
-    ))  # fmt: skip
-    conn.execute(hourly_plays.insert().from_select(
-        ["user_id", "day", "hour", "source", "weekday", *counts],
-        sa.select(user, _day_of_number(m.day_number, dialect), m.hour, m.source,
-                  (m.day_number + _EPOCH_WEEKDAY) % 7, *sums)
-        .group_by(m.day_number, m.hour, m.source),
-    ))  # fmt: skip
+    hours = sa.select(
+        user, _day_of_number(m.day_number, dialect), m.hour, m.source, (m.day_number + _EPOCH_WEEKDAY) % 7, *sums
+    ).group_by(m.day_number, m.hour, m.source)
+    days = sa.select(
+        user, _day_of_number(m.day_number, dialect), m.track_id,
+        sa.select(tracks.c.artist_id).where(tracks.c.id == m.track_id).scalar_subquery(), *sums,
+    ).group_by(m.day_number, m.track_id)  # fmt: skip
+    if side is None:
+        conn.execute(hourly_plays.insert().from_select(_HOUR_COLUMNS, hours))
+        _days_months_tracks(conn, user_id, days, months, first, last, before, everything)
+    else:
+        with ThreadPoolExecutor(1) as pool:  # waited for also when this connection fails
+            hour_cells = pool.submit(_on_side, side, hours)
+            _days_months_tracks(conn, user_id, days, months, first, last, before, everything)
+        insert_rows(conn, hourly_plays, _HOUR_COLUMNS, hour_cells.result())
+    _bump(conn, user_id, tz_name, threshold)
+
+
+def _days_months_tracks(conn: Connection, user_id: int, days, months: dict, first: date, last: date, before: dict,
+                        everything: bool) -> None:  # fmt: skip
+    """The day cells (the SELECT `days`), the months from the days, the charts from the months, and
+    the tracks' totals, of the days first..last (`_recompute`)."""
+    dialect = conn.dialect.name
+    d = daily_plays.c
+    in_days = sa.and_(d.user_id == user_id, d.day >= first, d.day <= last)
+    conn.execute(daily_plays.insert().from_select(["user_id", "day", "track_id", "artist_id", *_COUNTS], days))
 
     # Months from the days; charts from the months.
+    first_month, after_months = first.replace(day=1), (last.replace(day=1) + timedelta(days=31)).replace(day=1)
     cells = (
         sa.select(_month_of_day(d.day, dialect).label("month"), d.track_id, d.artist_id, d.plays, d.listens,
                   d.ms_played, d.skips)
@@ -277,9 +311,9 @@ def _recompute(
     )  # fmt: skip
     c = cells.c
     conn.execute(monthly_tracks.insert().from_select(
-        ["user_id", "month", "track_id", "artist_id", *counts],
-        sa.select(user, c.month, c.track_id, sa.func.min(c.artist_id), sa.func.sum(c.plays), sa.func.sum(c.listens),
-                  sa.func.sum(c.ms_played), sa.func.sum(c.skips))
+        ["user_id", "month", "track_id", "artist_id", *_COUNTS],
+        sa.select(sa.literal(user_id, sa.Integer), c.month, c.track_id, sa.func.min(c.artist_id), sa.func.sum(c.plays),
+                  sa.func.sum(c.listens), sa.func.sum(c.ms_played), sa.func.sum(c.skips))
         .group_by(c.month, c.track_id),
     ))  # fmt: skip
     for statement in _month_statements():
@@ -295,7 +329,18 @@ def _recompute(
         conn.execute(track_totals.insert().from_select(_TOTALS_COLUMNS, _track_totals(user_id)))
     else:
         _update_track_totals(conn, user_id, first, last, before, _track_cells(conn, in_days))
-    _bump(conn, user_id, tz_name, threshold)
+
+
+def _on_side(side: Connection, hours) -> list:
+    """The side connection's part of `_recompute`: the rows of the hour cells. Then, on SQLite,
+    it copies the pages committed so far (an import's plays) from the write-ahead log into the
+    database, with a PASSIVE checkpoint, which never waits for or blocks the writer: the
+    refresh's own commit then copies only the summaries' pages."""
+    rows = side.execute(hours).all()
+    if side.dialect.name == "sqlite":
+        side.rollback()  # SQLite checkpoints only outside a transaction
+        side.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    return rows
 
 
 _TOTALS_COLUMNS = ["user_id", "track_id", "artist_id", "first_day", "last_day", "plays", "listens", "ms_played"]

@@ -318,3 +318,26 @@ def test_a_track_that_loses_its_first_days_plays_gets_its_later_first_day(any_en
         cells = every_rollup(conn, alice)
         rollups.rebuild(conn, alice)
         assert every_rollup(conn, alice) == cells
+
+
+def test_a_refresh_with_a_side_connection_equals_a_rebuild(any_engine):
+    """An import's end refreshes with a side connection computing the hour cells (on another
+    core): the same summaries as a rebuild, when everything is new and when a few days are."""
+    records = list(generate_history(1_500, start=date(2025, 3, 1), end=date(2025, 5, 1), seed=13))
+    with transaction(any_engine) as conn:
+        alice = make_user(conn, "alice", time_zone="Europe/Berlin")
+        store_plays(conn, alice, records[:1_000], refresh=False)
+    for later in (None, records[1_000:]):
+        if later:
+            with transaction(any_engine) as conn:
+                store_plays(conn, alice, later, refresh=False)
+        with any_engine.connect() as side, transaction(any_engine) as conn:
+            assert rollups.is_stale(conn, alice)
+            rollups.refresh(conn, alice, side)
+            refreshed = every_rollup(conn, alice)
+        assert refreshed["hourly_plays"]
+        with transaction(any_engine) as conn:
+            assert not rollups.is_stale(conn, alice)
+            rollups.rebuild(conn, alice)
+            assert every_rollup(conn, alice) == refreshed
+            assert_consistent(conn, alice, "Europe/Berlin")
