@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 import msgspec
 import orjson
 
+from music_time_machine.importers.extended import TypedRecord
 from music_time_machine.importers.fields import Entry
 from music_time_machine.importers.sources import UnreadableFile
 
@@ -67,7 +68,7 @@ def is_video_history(name: str) -> bool:
 def detect_format(entries: list[object]) -> ExportFormat | None:
     """The format of a list of records, from the keys of its first objects; None if none fits."""
     keys: set[str] = set()
-    for entry in islice((e for e in entries if type(e) in (dict, Entry)), _SAMPLE):
+    for entry in islice((e for e in entries if type(e) in (dict, Entry, TypedRecord)), _SAMPLE):
         keys.update(entry.keys())
     if "ts" in keys or "ms_played" in keys:
         if keys & _AUDIOBOOK_KEYS:
@@ -84,19 +85,24 @@ def detect_format(entries: list[object]) -> ExportFormat | None:
     return None
 
 
+_TYPED = msgspec.json.Decoder(list[TypedRecord])
 _ENTRIES = msgspec.json.Decoder(list[Entry])
 
 
 def decode_json(name: str, data: bytes | bytearray) -> object:
     """The decoded JSON document of a file; raises UnreadableFile with what is wrong with it.
 
-    A list of objects, what history files hold, comes as a list of Entry; anything else as
-    plain Python objects.
+    An extended history whose every record has the types Spotify writes comes as a list of
+    TypedRecord; another list of objects as a list of Entry; anything else as plain Python objects.
     """
     if data.startswith(b"%PDF-"):
         raise UnreadableFile(name, "is a PDF document, not JSON")
     # Files saved by some Windows editors start with a byte order mark.
     body = memoryview(data)[3:] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return _TYPED.decode(body)
+    except (ValueError, RecursionError):  # msgspec's ValidationError and DecodeError, UnicodeDecodeError
+        pass
     try:
         return _ENTRIES.decode(body)
     except (ValueError, RecursionError):  # msgspec's DecodeError, UnicodeDecodeError

@@ -6,10 +6,16 @@ One parser serves all three key sets (old `endsong` keys, `ip_addr`, and the new
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, UnsetType
 
 from music_time_machine.importers.fields import (
     ABSENT,
+    MAX_MS_PLAYED,
     BadRecord,
     Entry,
     entry,
@@ -25,11 +31,107 @@ from music_time_machine.importers.fields import (
 from music_time_machine.records import PlayRecord
 
 
+class TypedRecord(msgspec.Struct):
+    """An extended-history record whose every field has the type Spotify writes, checked by msgspec.
+
+    A file is first decoded into these (`detect.decode_json`): when every record fits, far less
+    is left to judge in Python per record (`typed_play`). A file with any record that does not
+    fit (a number as text, a 0/1 flag, a missing `ts`…) is decoded again into Entry and each
+    record judged field by field (`extended_play`), so its bad records are skipped and counted
+    by reason as before. A key whose presence tells the key set apart (`detect_format`) is UNSET
+    when absent; the others read None.
+    """
+
+    ts: str
+    ms_played: Annotated[int, msgspec.Meta(ge=0, le=MAX_MS_PLAYED)]
+    master_metadata_track_name: str | None = None
+    master_metadata_album_artist_name: str | None = None
+    master_metadata_album_album_name: str | None = None
+    spotify_track_uri: str | None = None
+    episode_name: str | None = None
+    episode_show_name: str | None = None
+    spotify_episode_uri: str | None = None
+    audiobook_title: str | None | UnsetType = UNSET
+    audiobook_uri: str | None | UnsetType = UNSET
+    audiobook_chapter_uri: str | None | UnsetType = UNSET
+    audiobook_chapter_title: str | None | UnsetType = UNSET
+    reason_start: str | None = None
+    reason_end: str | None = None
+    shuffle: bool | None = None
+    skipped: bool | None = None
+    offline: bool | None = None
+    incognito_mode: bool | None = None
+    platform: str | None = None
+    conn_country: str | None = None
+    ip_addr: str | None = None
+    ip_addr_decrypted: str | None | UnsetType = UNSET
+    user_agent_decrypted: str | None | UnsetType = UNSET
+    username: str | None | UnsetType = UNSET
+
+    def keys(self) -> list[str]:
+        """The keys the record has, as far as telling the key sets apart needs."""
+        return [name for name in self.__struct_fields__ if getattr(self, name) is not UNSET]
+
+
 def parse_extended(
     entries: Iterable[object], *, keep_personal: bool = False, keep_incognito: bool = False
 ) -> Parsed:
     """The plays of one extended-history file, and its skipped records counted by reason."""
+    if type(entries) is list and entries and type(entries[0]) is TypedRecord:  # all of them, then
+        records: list[PlayRecord] = []
+        skipped: Counter[str] = Counter()
+        append = records.append
+        for typed in entries:
+            try:
+                append(typed_play(typed, keep_personal, keep_incognito))
+            except BadRecord as bad:
+                skipped[bad.reason] += 1
+        return Parsed(records, skipped)
     return parse_entries(entries, lambda entry: extended_play(entry, keep_personal, keep_incognito))
+
+
+def typed_play(e: TypedRecord, keep_personal: bool = False, keep_incognito: bool = False) -> PlayRecord:
+    """`extended_play` for a record whose fields msgspec has checked: the same play or BadRecord."""
+    incognito = e.incognito_mode
+    if incognito and not keep_incognito:
+        raise BadRecord("incognito")
+    ended_at = utc_seconds(e.ts)
+    album = None
+    if (track := e.master_metadata_track_name) is not None:
+        kind, artist, uri, album = "music", e.master_metadata_album_artist_name, e.spotify_track_uri, e.master_metadata_album_album_name or None
+    elif (track := e.episode_name) is not None:
+        kind, artist, uri = "podcast", e.episode_show_name, e.spotify_episode_uri
+    elif (track := e.audiobook_chapter_title) not in ABSENT:
+        kind, artist, uri = "audiobook", e.audiobook_title, e.audiobook_chapter_uri
+    else:
+        raise BadRecord("no track, episode or chapter name")
+    if not track.strip():
+        raise BadRecord("no track, episode or chapter name")
+    if not artist or not artist.strip():  # None, UNSET (falsy) or blank
+        raise BadRecord("no artist, show or book name")
+    if keep_personal:
+        personal = (e.conn_country or None, e.ip_addr or e.ip_addr_decrypted or None, e.user_agent_decrypted or None,
+                    e.username or None)  # fmt: skip
+    else:
+        personal = (None, None, None, None)
+    return PlayRecord(
+        ended_at,
+        e.ms_played,
+        artist,
+        track,
+        "extended",
+        kind,
+        album,
+        uri if uri and uri.startswith("spotify:") else None,
+        e.skipped,
+        e.shuffle,
+        e.offline,
+        incognito,
+        e.reason_start or None,
+        e.reason_end or None,
+        e.platform or None,
+        *personal,
+    )
 
 
 def extended_play(

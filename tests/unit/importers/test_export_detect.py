@@ -99,11 +99,27 @@ def test_problems_name_the_file_in_one_sentence() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [({}, ExportFormat.EXTENDED), ({"username": None}, ExportFormat.EXTENDED_ENDSONG),
+     ({"audiobook_title": None}, ExportFormat.EXTENDED_AUDIOBOOK)],
+)  # fmt: skip
+def test_typed_records_keep_the_keys_that_tell_the_key_sets_apart(extra: dict, expected: ExportFormat) -> None:
+    from music_time_machine.importers.extended import TypedRecord
+
+    record = {"ts": "2024-01-01T10:00:00Z", "ms_played": 1, "master_metadata_track_name": "x", "ip_addr": None}
+    entries = decode_json("Streaming_History_Audio_2024.json", orjson.dumps([{**record, **extra}]))
+
+    assert type(entries[0]) is TypedRecord
+    assert detect_format(entries) is expected
+
+
 def test_a_list_of_objects_decodes_into_entries_that_keep_which_keys_they_had() -> None:
     from music_time_machine.importers.fields import Entry
 
-    # The newest key set: audiobook keys present but null on a music play.
-    record = {"ts": "2024-01-01T10:00:00Z", "ms_played": 1, "master_metadata_track_name": "x",
+    # The newest key set: audiobook keys present but null on a music play; ms_played as text
+    # (not the type Spotify writes, so not a TypedRecord).
+    record = {"ts": "2024-01-01T10:00:00Z", "ms_played": "1", "master_metadata_track_name": "x",
               "audiobook_title": None, "audiobook_chapter_title": None, "unknown_key": [1, {"a": 2}]}  # fmt: skip
     entries = decode_json("Streaming_History_Audio_2024.json", orjson.dumps([record]))
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import calendar
+import json
 import time
 from datetime import datetime
 from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from music_time_machine.importers.extended import extended_play, parse_extended
+from music_time_machine.importers.detect import decode_json
+from music_time_machine.importers.extended import TypedRecord, extended_play, parse_extended
 from music_time_machine.records import PlayRecord
 
 
@@ -152,8 +154,9 @@ RECORD = {
         ({"master_metadata_album_artist_name": None}, "no artist, show or book name"),
     ],
 )
-def test_unusable_records_are_skipped_with_a_reason(change: dict, reason: str) -> None:
-    records, skipped = parse_extended([{**RECORD, **change}, RECORD])
+@pytest.mark.parametrize("decode", [json.loads, lambda text: decode_json("file.json", text.encode())], ids=["dicts", "file"])
+def test_unusable_records_are_skipped_with_a_reason(change: dict, reason: str, decode) -> None:
+    records, skipped = parse_extended(decode(json.dumps([{**RECORD, **change}, RECORD])))
 
     assert len(records) == 1
     assert skipped == {reason: 1}
@@ -312,3 +315,44 @@ def test_any_valid_record_round_trips_into_a_play(record: dict, keep_personal: b
     assert (play.conn_country, play.ip_addr, play.user_agent, play.username) == (
         personal if keep_personal else (None,) * 4
     )
+
+
+awkward_text = st.sampled_from([None, "", " ", "x", "spotify:track:abc", "local:track:x"]) | optional_text
+
+
+@st.composite
+def typed_records(draw: st.DrawFn) -> dict:
+    """A record with the types Spotify writes, its values valid or not (blank names, odd times…)."""
+    record = draw(extended_records())
+    for key in ("master_metadata_track_name", "master_metadata_album_artist_name", "episode_name",
+                "spotify_track_uri", "master_metadata_album_album_name", "ip_addr", "platform"):  # fmt: skip
+        if key in record and draw(st.booleans()):
+            record[key] = draw(awkward_text)
+    for key in ("audiobook_chapter_title", "audiobook_title", "username", "user_agent_decrypted"):
+        if draw(st.booleans()):
+            record.pop(key, None)
+    record["incognito_mode"] = draw(optional_flag)
+    record["ts"] = draw(st.sampled_from([record["ts"], "yesterday", "2020-04-11", "0001-01-01T00:30:00Z"]))
+    return record
+
+
+ODD = [
+    {**RECORD, "spotify_track_uri": "local:track:x", "master_metadata_album_album_name": "", "platform": ""},
+    {**RECORD, "master_metadata_album_artist_name": " "},
+    {**RECORD, "master_metadata_track_name": None, "episode_name": "E", "episode_show_name": None},
+    {**RECORD, "master_metadata_track_name": None, "audiobook_chapter_title": "C", "audiobook_title": "B",
+     "audiobook_chapter_uri": "spotify:chapter:c"},
+    {**RECORD, "incognito_mode": True, "ip_addr": "", "ip_addr_decrypted": "1.2.3.4", "username": "u"},
+]  # fmt: skip
+
+
+@given(st.lists(typed_records(), max_size=5), st.booleans(), st.booleans())
+@example(ODD, True, True)
+@example(ODD, False, False)
+def test_a_file_of_typed_records_parses_as_record_by_record(records: list, keep_personal: bool, keep_incognito: bool) -> None:
+    data = orjson.dumps(records)
+    typed = decode_json("file.json", data)
+    options = {"keep_personal": keep_personal, "keep_incognito": keep_incognito}
+
+    assert all(type(entry) is TypedRecord for entry in typed)
+    assert parse_extended(typed, **options) == parse_extended(orjson.loads(data), **options)
