@@ -1,13 +1,15 @@
 """Spotify's extended streaming history: `Streaming_History_Audio_*.json` and `endsong_*.json`.
 
 One parser serves all three key sets (old `endsong` keys, `ip_addr`, and the newest with
-`audiobook_*`): a key a file does not have reads as null.
+`audiobook_*`): a key a file does not have reads as null. A file whose records all have the
+types Spotify writes is decoded into TypedRecords and each made a play by `typed_play`; any
+other file's records are judged field by field into TypedRecords first (`extended_play`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
+from functools import partial
 from typing import Annotated
 
 import msgspec
@@ -23,8 +25,6 @@ from music_time_machine.importers.fields import (
     flag,
     milliseconds,
     parse_entries,
-    required_name,
-    spotify_uri,
     text,
     utc_seconds,
 )
@@ -38,7 +38,7 @@ class TypedRecord(msgspec.Struct):
     is left to judge in Python per record (`typed_play`). A file with any record that does not
     fit (a number as text, a 0/1 flag, a missing `ts`…) is decoded again into Entry and each
     record judged field by field (`extended_play`), so its bad records are skipped and counted
-    by reason as before. A key whose presence tells the key set apart (`detect_format`) is UNSET
+    by reason. A key whose presence tells the key set apart (`detect_format`) is UNSET
     when absent; the others read None.
     """
 
@@ -77,26 +77,19 @@ def parse_extended(
     entries: Iterable[object], *, keep_personal: bool = False, keep_incognito: bool = False
 ) -> Parsed:
     """The plays of one extended-history file, and its skipped records counted by reason."""
-    if type(entries) is list and entries and type(entries[0]) is TypedRecord:  # all of them, then
-        records: list[PlayRecord] = []
-        skipped: Counter[str] = Counter()
-        append = records.append
-        for typed in entries:
-            try:
-                append(typed_play(typed, keep_personal, keep_incognito))
-            except BadRecord as bad:
-                skipped[bad.reason] += 1
-        return Parsed(records, skipped)
-    return parse_entries(entries, lambda entry: extended_play(entry, keep_personal, keep_incognito))
+    typed = type(entries) is list and entries and type(entries[0]) is TypedRecord  # all of them, then
+    return parse_entries(entries, partial(typed_play if typed else extended_play, keep_personal=keep_personal,
+                                          keep_incognito=keep_incognito))  # fmt: skip
 
 
 def typed_play(e: TypedRecord, keep_personal: bool = False, keep_incognito: bool = False) -> PlayRecord:
-    """`extended_play` for a record whose fields msgspec has checked: the same play or BadRecord."""
+    """One play from a record whose fields have Spotify's types; raises BadRecord when it cannot be used."""
     incognito = e.incognito_mode
     if incognito and not keep_incognito:
         raise BadRecord("incognito")
     ended_at = utc_seconds(e.ts)
     album = None
+    # The kind is told by which names are filled: Spotify nulls the others.
     if (track := e.master_metadata_track_name) is not None:
         kind, artist, uri, album = "music", e.master_metadata_album_artist_name, e.spotify_track_uri, e.master_metadata_album_album_name or None
     elif (track := e.episode_name) is not None:
@@ -110,6 +103,7 @@ def typed_play(e: TypedRecord, keep_personal: bool = False, keep_incognito: bool
     if not artist or not artist.strip():  # None, UNSET (falsy) or blank
         raise BadRecord("no artist, show or book name")
     if keep_personal:
+        # ip_addr_decrypted: the older exports' name for ip_addr.
         personal = (e.conn_country or None, e.ip_addr or e.ip_addr_decrypted or None, e.user_agent_decrypted or None,
                     e.username or None)  # fmt: skip
     else:
@@ -134,53 +128,50 @@ def typed_play(e: TypedRecord, keep_personal: bool = False, keep_incognito: bool
     )
 
 
-def extended_play(
-    record: Entry | dict, keep_personal: bool = False, keep_incognito: bool = False
-) -> PlayRecord:
-    """One play from one extended-history record; raises BadRecord when it cannot be used."""
+def extended_play(record: Entry | dict, keep_personal: bool = False, keep_incognito: bool = False) -> PlayRecord:
+    """One play from a record of any types (a dict, an Entry): its fields judged one by one into
+    a TypedRecord, then `typed_play`. Raises BadRecord when it cannot be used, for the first of
+    these that fails: incognito, the time, ms_played, the names."""
     e = entry(record)
     incognito = flag(e.incognito_mode)
     if incognito and not keep_incognito:
         raise BadRecord("incognito")
-    ended_at = utc_seconds(e.ts)
-    ms_played = milliseconds(e.ms_played)
-    album = None
-    # The kind is told by which names are filled: Spotify nulls the others.
-    if (track := e.master_metadata_track_name) not in ABSENT:
-        kind, artist = "music", e.master_metadata_album_artist_name
-        uri, album = e.spotify_track_uri, text(e.master_metadata_album_album_name)
-    elif (track := e.episode_name) not in ABSENT:
-        kind, artist, uri = "podcast", e.episode_show_name, e.spotify_episode_uri
-    elif (track := e.audiobook_chapter_title) not in ABSENT:
-        kind, artist, uri = "audiobook", e.audiobook_title, e.audiobook_chapter_uri
-    else:
-        raise BadRecord("no track, episode or chapter name")
-    track = required_name(track, "no track, episode or chapter name")
-    artist = required_name(artist, "no artist, show or book name")
-    if keep_personal:
-        personal = (
-            text(e.conn_country),
-            text(e.ip_addr or e.ip_addr_decrypted),  # the older exports' name for it
-            text(e.user_agent_decrypted),
-            text(e.username),
-        )
-    else:
-        personal = (None, None, None, None)
-    return PlayRecord(
-        ended_at,
-        ms_played,
-        artist,
-        track,
-        "extended",
-        kind,
-        album,
-        spotify_uri(uri),
-        flag(e.skipped),
-        flag(e.shuffle),
-        flag(e.offline),
-        incognito,
-        text(e.reason_start),
-        text(e.reason_end),
-        text(e.platform),
-        *personal,
+    utc_seconds(e.ts)  # judged before ms_played; typed_play reads it
+    return typed_play(
+        TypedRecord(
+            ts=e.ts,
+            ms_played=milliseconds(e.ms_played),
+            master_metadata_track_name=_name(e.master_metadata_track_name),
+            master_metadata_album_artist_name=_name(e.master_metadata_album_artist_name),
+            master_metadata_album_album_name=text(e.master_metadata_album_album_name),
+            spotify_track_uri=text(e.spotify_track_uri),
+            episode_name=_name(e.episode_name),
+            episode_show_name=_name(e.episode_show_name),
+            spotify_episode_uri=text(e.spotify_episode_uri),
+            audiobook_title=_name(e.audiobook_title),
+            audiobook_chapter_uri=text(e.audiobook_chapter_uri),
+            audiobook_chapter_title=_name(e.audiobook_chapter_title),
+            reason_start=text(e.reason_start),
+            reason_end=text(e.reason_end),
+            shuffle=flag(e.shuffle),
+            skipped=flag(e.skipped),
+            offline=flag(e.offline),
+            incognito_mode=incognito,
+            platform=text(e.platform),
+            conn_country=text(e.conn_country),
+            ip_addr=text(e.ip_addr),
+            ip_addr_decrypted=text(e.ip_addr_decrypted),
+            user_agent_decrypted=text(e.user_agent_decrypted),
+            username=text(e.username),
+        ),
+        keep_personal,
+        keep_incognito,
     )
+
+
+def _name(value: object) -> str | None:
+    """A name field for typed_play: None when absent; a value that is not text becomes "", so the
+    record still counts as that kind of play and is refused for its blank name."""
+    if value in ABSENT:
+        return None
+    return value if isinstance(value, str) else ""

@@ -100,11 +100,11 @@ def parse_entries(entries: Iterable[object], to_play: Callable[[Entry], PlayReco
     skipped: Counter[str] = Counter()
     append = records.append
     for item in entries:
-        if type(item) is not Entry:
-            if type(item) is not dict:
-                skipped["not an object"] += 1
-                continue
+        if type(item) is dict:
             item = entry(item)
+        elif not isinstance(item, msgspec.Struct):  # an Entry, or a record of a typed format's own
+            skipped["not an object"] += 1
+            continue
         try:
             append(to_play(item))
         except BadRecord as bad:
@@ -162,11 +162,6 @@ def flag(value: object) -> bool | None:
     if value == 0 or value == 1:
         return bool(value)
     return None
-
-
-def spotify_uri(value: object) -> str | None:
-    """A `spotify:…` URI, or None."""
-    return value if isinstance(value, str) and value.startswith("spotify:") else None
 
 
 def required_name(value: object, reason: str) -> str:
