@@ -1,3 +1,5 @@
+import gc
+
 import pytest
 
 from music_time_machine import create_app
@@ -85,3 +87,11 @@ def test_app_has_debug_off_and_the_config(database_url, tmp_path):
                       "INSTANCE_PATH": str(tmp_path)})  # fmt: skip
     assert app.debug is False
     assert app.config["DATABASE_URL"] == database_url
+
+
+def test_the_app_leaves_what_it_loaded_out_of_full_garbage_collections(database_url, tmp_path):
+    # gc.freeze(): a full collection walked ~90,000 start-up objects and stalled the request it
+    # fell on for 40-50 ms (bench/pages.py's worst p95).
+    gc.unfreeze()
+    create_app({"TESTING": True, "SECRET_KEY": GOOD_KEY, "DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path)})
+    assert gc.get_freeze_count() > 10_000
