@@ -186,8 +186,12 @@ def refresh(conn: Connection, user_id: int, side: Connection | None = None) -> N
     import's committed pages from the write-ahead log into the database (`_on_side`). It must
     not have begun a transaction before `conn` did: then it reads the plays as `conn` does,
     because no writer can change them while `conn` holds SQLite's write lock, or, on
-    PostgreSQL, the user's rollup_state row (which every writer of plays updates).
+    PostgreSQL, the user's rollup_state row (which every writer of plays updates). A side that
+    is `conn`'s own database connection (an in-memory SQLite database has one per thread) is
+    not used: its rollback would undo `conn`'s work.
     """
+    if side is not None and side.connection.dbapi_connection is conn.connection.dbapi_connection:
+        side = None
     tz_name, threshold = settings(conn, user_id)
     # FOR UPDATE: on PostgreSQL a second refresh of the user (a sync, a page after a dead
     # import) waits for this one and then finds nothing stale, instead of inserting the same

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from factories import add_plays, make_user, play
-from music_time_machine import rollups, users
+from music_time_machine import db, rollups, users
 from music_time_machine.db import transaction
 from music_time_machine.generator import generate_history
 from music_time_machine.history import store_plays
@@ -341,3 +341,24 @@ def test_a_refresh_with_a_side_connection_equals_a_rebuild(any_engine):
             rollups.rebuild(conn, alice)
             assert every_rollup(conn, alice) == refreshed
             assert_consistent(conn, alice, "Europe/Berlin")
+
+
+def test_a_side_connection_that_is_the_same_database_connection_is_not_used():
+    """An in-memory SQLite database gives one connection per thread, so the import's side
+    connection would be its write connection: its rollback would undo the refresh."""
+    engine = db.make_engine("sqlite://")
+    db.upgrade(engine)
+    records = list(generate_history(300, start=date(2025, 3, 1), end=date(2025, 4, 1), seed=13))
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, records, refresh=False)
+    with engine.connect() as side, transaction(engine) as conn:
+        assert side.connection.dbapi_connection is conn.connection.dbapi_connection
+        rollups.refresh(conn, alice, side)
+    with transaction(engine) as conn:
+        assert not rollups.is_stale(conn, alice)
+        refreshed = every_rollup(conn, alice)
+        assert refreshed["hourly_plays"]
+        rollups.rebuild(conn, alice)
+        assert every_rollup(conn, alice) == refreshed
+    engine.dispose()
