@@ -11,9 +11,10 @@ the same song (artist + title, by name_key) whose end time is within the pair's 
 importing account data and the extended history gives the same plays in either order.
 
 Identity and dedup are worked out in Python with sets and dicts; the plays to insert then go
-in on SQLite through `db.sqlite_insert_rows` (500 rows a statement), and the span of time they (and the plays they replace) cover is marked
-changed for the summary tables (`rollups.mark_changed`), which are refreshed from the plays at
-once or, for an import, once at its end (`rollups.refresh`).
+in (on SQLite through `db.sqlite_insert_rows`, 500 rows a statement), and the span of time they
+(and the plays they replace) cover is marked changed for the summary tables
+(`rollups.mark_changed`), which are refreshed from the plays at once or, for an import, once at
+its end (`rollups.refresh`).
 """
 
 from __future__ import annotations
@@ -126,9 +127,9 @@ class Catalogue:
         """Insert tracks (tuples in _TRACK_COLUMNS order) straight through sqlite3, then learn them.
 
         SQLAlchemy's INSERT … RETURNING for many rows cost 1 s of a 1M-play import; tuples
-        straight through sqlite3 (`db.sqlite_insert_rows`) a tenth of that. The new ids are those above the largest before:
-        SQLite has one writer, and a write after another writer's commit fails (busy snapshot)
-        instead of going on with an old view.
+        straight through sqlite3 (`db.sqlite_insert_rows`) a tenth of that. The new ids are those
+        above the largest before: SQLite has one writer, and a write after another writer's
+        commit fails (busy snapshot) instead of going on with an old view.
         """
         if not rows:
             return

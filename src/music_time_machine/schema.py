@@ -210,8 +210,9 @@ job_locks = sa.Table(
 
 # --- Rollups: summary tables kept up to date by `rollups` ------------------------------------
 # Music plays only, bucketed by the *local* day of the user's time zone (the SQL adds the
-# zone's UTC offsets, which Python finds with zoneinfo, so DST is right on both databases). They are derived data:
-# `rollups.refresh` brings them up to date with `plays`, `rollups.rebuild` recreates them.
+# zone's UTC offsets, which Python finds with zoneinfo, so DST is right on both databases).
+# They are derived data: `rollups.refresh` brings them up to date with `plays`,
+# `rollups.rebuild` recreates them.
 # On SQLite they are WITHOUT ROWID tables, stored in primary-key order (revision 0007): a row
 # is written once, not to the table and again to its key's index, and a range of days or months
 # is read straight from the table (a refresh of 1M plays: about a sixth less time).

@@ -91,7 +91,8 @@ def typed_play(e: TypedRecord, keep_personal: bool = False, keep_incognito: bool
     album = None
     # The kind is told by which names are filled: Spotify nulls the others.
     if (track := e.master_metadata_track_name) is not None:
-        kind, artist, uri, album = "music", e.master_metadata_album_artist_name, e.spotify_track_uri, e.master_metadata_album_album_name or None
+        kind, artist, uri = "music", e.master_metadata_album_artist_name, e.spotify_track_uri
+        album = e.master_metadata_album_album_name or None
     elif (track := e.episode_name) is not None:
         kind, artist, uri = "podcast", e.episode_show_name, e.spotify_episode_uri
     elif (track := e.audiobook_chapter_title) not in ABSENT:
