@@ -9,7 +9,6 @@ other file's records are judged field by field into TypedRecords first (`extende
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
 from typing import Annotated
 
 import msgspec
@@ -78,8 +77,9 @@ def parse_extended(
 ) -> Parsed:
     """The plays of one extended-history file, and its skipped records counted by reason."""
     typed = type(entries) is list and entries and type(entries[0]) is TypedRecord  # all of them, then
-    return parse_entries(entries, partial(typed_play if typed else extended_play, keep_personal=keep_personal,
-                                          keep_incognito=keep_incognito))  # fmt: skip
+    to_play = typed_play if typed else extended_play
+    # A closure, not partial(…, keep_personal=…): a partial's keywords cost 0.2 µs a call (0.2 s per 1M).
+    return parse_entries(entries, lambda record: to_play(record, keep_personal, keep_incognito))
 
 
 def typed_play(e: TypedRecord, keep_personal: bool = False, keep_incognito: bool = False) -> PlayRecord:
