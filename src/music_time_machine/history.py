@@ -57,8 +57,13 @@ class Catalogue:
         track_ids = list(map(by_uri.get, uris))
         if None not in track_ids:
             return track_ids
-        # Records without a URI, or with one not stored yet, go by artist and title.
-        rest = [r for r, track_id in zip(records, track_ids) if track_id is None]
+        # The rest, without a URI or with one not stored yet, go by one record per track: by
+        # its URI, or else by its artist and title (which name_key then folds).
+        missing = [i for i, track_id in enumerate(track_ids) if track_id is None]
+        songs = {}
+        for i in missing:
+            r = records[i]
+            songs.setdefault(r.spotify_uri or (r.artist_name, r.track_name), r)
         keys: dict[str, str] = {}  # name -> name_key, each distinct name keyed once per call
 
         def key(name: str) -> str:
@@ -67,14 +72,16 @@ class Catalogue:
                 found = keys[name] = name_key(name)
             return found
 
-        if rest:
-            self._resolve_artists(conn, {key(name): name for name in {r.artist_name for r in rest}})
-            self._resolve_tracks(conn, rest, key)
+        # A new artist is named as its first record spells it (reversed: the first one wins).
+        self._resolve_artists(conn, {key(r.artist_name): r.artist_name for r in reversed(songs.values())})
+        self._resolve_tracks(conn, list(songs.values()), key)
         by_name, artist_ids = self.track_ids_by_name, self.artist_ids
-        return [
-            track_id or by_uri.get(r.spotify_uri) or by_name[(artist_ids[key(r.artist_name)], key(r.track_name))]
-            for r, track_id in zip(records, track_ids)
-        ]
+        ids = {song: by_uri.get(r.spotify_uri) or by_name[(artist_ids[key(r.artist_name)], key(r.track_name))]
+               for song, r in songs.items()}  # fmt: skip
+        for i in missing:
+            r = records[i]
+            track_ids[i] = ids[r.spotify_uri or (r.artist_name, r.track_name)]
+        return track_ids
 
     def _resolve_artists(self, conn: Connection, names: dict[str, str]) -> None:
         missing = [key for key in names if key not in self.artist_ids]
@@ -192,6 +199,8 @@ MATCH_WINDOW = {
 _WIDEST = max(MATCH_WINDOW.values())
 _ENDED_AT = itemgetter(0)
 _SPOTIFY_URI = attrgetter("spotify_uri")
+_RECORD_ENDED_AT = attrgetter("ended_at")
+_SOURCE = attrgetter("source")
 _TRACK_COLUMNS = ("artist_id", "title", "title_key", "album_name", "spotify_uri", "kind")
 
 # The columns of a play as store_plays binds them, in this order.
@@ -272,22 +281,24 @@ def _plays_to_insert(
     catalogue: Catalogue,
 ) -> tuple[list[bool], dict[int, int]]:
     """Which records to insert, and which stored plays they replace (id -> end time)."""
-    earliest = min(r.ended_at for r in records) - _WIDEST
-    latest = max(r.ended_at for r in records) + _WIDEST
+    ends = list(map(_RECORD_ENDED_AT, records))
+    earliest, latest = min(ends) - _WIDEST, max(ends) + _WIDEST
     # One range query per call: the user's plays around these records, for set lookups.
     stored = conn.execute(
         sa.select(plays.c.id, plays.c.ended_at, plays.c.track_id, plays.c.source).where(
             plays.c.user_id == user_id, plays.c.ended_at.between(earliest, latest)
         )
     ).all()
-    sources = {r.source for r in records}
+    sources = set(map(_SOURCE, records))
     others = [row for row in stored if row.source not in sources] if len(sources) == 1 else stored
     if len(sources) == 1 and not others:
         # One source, and only its own plays stored around: a record is a duplicate when its play
         # (end second, track) is stored; its repeats within the call the INSERT skips (unique
         # user, end second and track).
         stored_plays = {(row.ended_at, row.track_id) for row in stored}
-        return [(r.ended_at, track_id) not in stored_plays for r, track_id in zip(records, track_ids)], {}
+        if not stored_plays:
+            return [True] * len(records), {}
+        return [play not in stored_plays for play in zip(ends, track_ids)], {}
     rank = SOURCE_RANK
     # (end second, track) -> the best rank stored there; an equal or better one makes a duplicate.
     seen: dict[tuple[int, int], int] = {}
