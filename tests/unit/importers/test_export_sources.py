@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -202,3 +203,70 @@ def test_a_member_with_no_file_name_is_skipped_and_the_rest_is_read(make_zip) ->
     seen = listing([archive])
     assert seen["my_spotify_data.zip/StreamingHistory_music_0.json"] == "read"
     assert list(seen.values()).count("skipped: not a JSON file") == 1
+
+
+def contents(paths: list[Path]) -> dict[str, bytes]:
+    """{name: the bytes read} of every file that reads."""
+    return {file.name: bytes(file.read()) for file in export_files(paths) if isinstance(file, ExportFile)}
+
+
+def test_a_big_member_is_read_whole_in_pieces(make_zip: Callable[..., Path]) -> None:
+    # Several MB out and in: the inflating loop's pieces (1 MB) and its leftover input.
+    records = (b'{"ts": "2020-01-%02dT00:00:%02dZ", "n": %d}' % (i % 28 + 1, i % 60, i) for i in range(150_000))
+    body = b"[" + b",".join(records) + b"]"
+    archive = make_zip({"Streaming_History_Audio_2020.json": body, "small.json": PLAYS})
+
+    assert contents([archive]) == {
+        "my_spotify_data.zip/Streaming_History_Audio_2020.json": body,
+        "my_spotify_data.zip/small.json": PLAYS,
+    }
+
+
+def test_a_stored_member_is_read(tmp_path: Path) -> None:
+    archive = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zipped:
+        zipped.writestr("StreamingHistory_music_0.json", PLAYS)
+
+    assert contents([archive]) == {"my_spotify_data.zip/StreamingHistory_music_0.json": PLAYS}
+
+
+def _damage(archive: Path, at: Callable[[bytearray], int], value: bytes) -> None:
+    raw = bytearray(archive.read_bytes())
+    where = at(raw)
+    raw[where : where + len(value)] = value
+    archive.write_bytes(raw)
+
+
+@pytest.mark.parametrize(
+    "at, value",
+    [
+        (lambda raw: raw.index(b"PK\1\2") + 16, b"\0\0\0\0"),  # the CRC-32 the central directory says
+        (lambda raw: 30 + len("endsong_0.json") + 40, b"\xff" * 8),  # the middle of the deflated data
+        (lambda raw: 0, b"XX\3\4"),  # the local header's signature
+    ],
+    ids=["crc", "data", "local header"],
+)
+def test_a_damaged_member_is_reported_and_the_rest_is_read(make_zip: Callable[..., Path], at, value) -> None:
+    archive = make_zip({"endsong_0.json": PLAYS * 20, "StreamingHistory_music_0.json": PLAYS})
+    _damage(archive, at, value)
+
+    seen = listing([archive])
+
+    assert seen["my_spotify_data.zip/endsong_0.json"].startswith(
+        "error: my_spotify_data.zip/endsong_0.json cannot be read from the zip ("
+    )
+    assert seen["my_spotify_data.zip/StreamingHistory_music_0.json"] == "read"
+
+
+def test_a_member_cut_short_is_reported(make_zip: Callable[..., Path]) -> None:
+    archive = make_zip({"endsong_0.json": PLAYS * 20})
+    raw = bytearray(archive.read_bytes())
+    central = raw.index(b"PK\1\2")
+    struct.pack_into("<I", raw, central + 20, 10)  # the compressed size it claims: 10 bytes
+
+    archive.write_bytes(raw)
+
+    assert listing([archive])["my_spotify_data.zip/endsong_0.json"] == (
+        "error: my_spotify_data.zip/endsong_0.json cannot be read from the zip "
+        "(its data ends before the end of its deflate stream)."
+    )
