@@ -1,3 +1,6 @@
+import sqlite3
+from contextlib import closing
+
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -33,6 +36,23 @@ def test_sqlite_connections_have_wal_foreign_keys_and_busy_timeout(engine):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+
+
+def test_a_new_sqlite_database_gets_the_page_size_and_an_existing_one_keeps_its_own(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == db.PAGE_SIZE != 4096
+    engine.dispose()
+
+    old = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(old)) as made_before:  # SQLite's default page size: 4 KB
+        made_before.executescript("PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+    engine = db.make_engine(f"sqlite:///{old}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert conn.exec_driver_sql("SELECT x FROM t").scalar() == 1
+    engine.dispose()
 
 
 def test_sqlite_insert_rows_skips_conflicts_and_keeps_the_order_over_many_statements(engine):
