@@ -270,3 +270,14 @@ def test_a_member_cut_short_is_reported(make_zip: Callable[..., Path]) -> None:
         "error: my_spotify_data.zip/endsong_0.json cannot be read from the zip "
         "(its data ends before the end of its deflate stream)."
     )
+
+
+def test_a_member_said_to_run_past_the_end_of_the_zip_is_reported(make_zip: Callable[..., Path]) -> None:
+    archive = make_zip({"endsong_0.json": PLAYS})
+    raw = bytearray(archive.read_bytes())
+    struct.pack_into("<I", raw, raw.index(b"PK\1\2") + 20, 1 << 20)  # a compressed size of 1 MB
+    archive.write_bytes(raw)
+
+    assert listing([archive])["my_spotify_data.zip/endsong_0.json"] == (
+        "error: my_spotify_data.zip/endsong_0.json cannot be read from the zip (the zip ends in the middle of its data)."
+    )

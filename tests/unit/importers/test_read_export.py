@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from music_time_machine.importers import ExportFormat, FileResult, Limits, read_export
+from music_time_machine.importers import ExportFormat, FileResult, Limits, read_export, sources
+from music_time_machine.importers.export import ALREADY_IMPORTED
 
 EXTENDED = "Spotify Extended Streaming History"
 NESTED_ZIP = "nested zip files are not read; unzip it first"
@@ -222,3 +223,40 @@ def test_a_bad_zip_member_is_reported_and_the_others_go_on(
     else:
         assert f"{bad.status}: {bad.skip_reason}" == outcome
     assert (good.status, len(good.records)) == ("read", 1)
+
+
+def test_a_known_zip_member_is_skipped_without_being_unpacked(make_zip: Callable[..., Path], monkeypatch) -> None:
+    name = f"{EXTENDED}/Streaming_History_Audio_2020.json"
+    first = by_name(read_export([make_zip({name: b"[" + ONE_PLAY + b"]"})]))["Streaming_History_Audio_2020.json"]
+    assert first.status == "read" and first.fingerprint
+
+    # The same member in another zip, after another file, is known by its packed bytes: it is
+    # not unpacked at all; a member that unpacks to other bytes is read.
+    other = make_zip({"StreamingHistory_music_0.json": b"[]", name: b"[" + ONE_PLAY + b"]"}, name="other.zip")
+    changed = make_zip({name: b"[" + ONE_PLAY + b", " + ONE_PLAY + b"]"}, name="changed.zip")
+    unpacked = []
+    real_inflated = sources._inflated
+    monkeypatch.setattr(sources, "_inflated", lambda *args: unpacked.append(args[1].filename) or real_inflated(*args))
+    again = {r.name: r for r in read_export([other, changed], known={first.fingerprint})}
+
+    assert again[f"other.zip/{name}"].skip_reason == ALREADY_IMPORTED
+    assert again[f"other.zip/{name}"].fingerprint == first.fingerprint
+    assert again[f"changed.zip/{name}"].status == "read"
+    assert unpacked == ["StreamingHistory_music_0.json", name]  # the other file, and the changed one
+
+
+def test_a_zip_member_without_a_fingerprint_is_reported_as_reading_it_fails(make_zip: Callable[..., Path]) -> None:
+    # Its packed bytes over the file limit, or a damaged local header: no fingerprint; reading says why.
+    big = make_zip({"Streaming_History_Audio_2020.json": b"[" + b" " * 5000 + b"]"}, name="big.zip")
+    damaged = make_zip({"Streaming_History_Audio_2021.json": b"[" + ONE_PLAY + b"]"}, name="damaged.zip")
+    raw = bytearray(damaged.read_bytes())
+    raw[0:2] = b"XX"
+    damaged.write_bytes(raw)
+
+    (too_big,) = read_export([big], limits=Limits(max_file_bytes=10))
+    (unreadable,) = read_export([damaged])
+
+    assert (too_big.fingerprint, too_big.error) == (
+        None, "big.zip/Streaming_History_Audio_2020.json is larger than the limit of 10 bytes per file.")
+    assert (unreadable.fingerprint, unreadable.error) == (
+        None, "damaged.zip/Streaming_History_Audio_2021.json cannot be read from the zip (its local file header is damaged).")
