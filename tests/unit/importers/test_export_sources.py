@@ -211,7 +211,7 @@ def contents(paths: list[Path]) -> dict[str, bytes]:
 
 
 def test_a_big_member_is_read_whole_in_pieces(make_zip: Callable[..., Path]) -> None:
-    # Several MB out and in: the inflating loop's pieces (1 MB) and its leftover input.
+    # Several MB, unpacked in one piece.
     records = (b'{"ts": "2020-01-%02dT00:00:%02dZ", "n": %d}' % (i % 28 + 1, i % 60, i) for i in range(150_000))
     body = b"[" + b",".join(records) + b"]"
     archive = make_zip({"Streaming_History_Audio_2020.json": body, "small.json": PLAYS})
