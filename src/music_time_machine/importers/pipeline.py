@@ -40,7 +40,7 @@ NOT_STORED = "could not be stored because of an internal error (details in the s
 # A batch started on another host is taken for dead when it has run this long.
 _FOREIGN_BATCH_TIMEOUT = timedelta(hours=24)
 _IMPORT_CACHE_KB = 16 * 1024
-_IMPORT_CHECKPOINT_PAGES = 16_384  # 64 MB of WAL between checkpoints (SQLite's default: 4 MB)
+_IMPORT_CHECKPOINT_BYTES = 64 * 1024 * 1024  # of WAL between checkpoints (SQLite's default: 1,000 pages)
 # Batches running in this process: a restarted server may get the same pid (pid 1 in a container).
 _running_here: set[int] = set()
 
@@ -74,7 +74,8 @@ def _import_pragmas(conn: Connection) -> Iterator[None]:
         yield
         return
     sqlite = conn.connection.dbapi_connection  # straight to sqlite3: no transaction is begun
-    pragmas = {"cache_size": -_IMPORT_CACHE_KB, "wal_autocheckpoint": _IMPORT_CHECKPOINT_PAGES, "foreign_keys": 0}
+    checkpoint_pages = _IMPORT_CHECKPOINT_BYTES // sqlite.execute("PRAGMA page_size").fetchone()[0]
+    pragmas = {"cache_size": -_IMPORT_CACHE_KB, "wal_autocheckpoint": checkpoint_pages, "foreign_keys": 0}
     before = {name: int(sqlite.execute(f"PRAGMA {name}").fetchone()[0]) for name in pragmas}
     for name, value in pragmas.items():
         sqlite.execute(f"PRAGMA {name} = {value}")

@@ -509,3 +509,22 @@ def test_a_user_deleted_while_their_import_runs_leaves_no_plays_behind(engine, u
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(plays)).scalar_one() == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(import_batches)).scalar_one() == 0
+
+
+def test_an_import_connection_has_its_own_pragmas_and_gives_them_back(engine):
+    names = ("cache_size", "wal_autocheckpoint", "foreign_keys", "page_size")
+    with engine.connect() as conn:
+        sqlite = conn.connection.dbapi_connection  # no transaction: foreign_keys changes only outside one
+
+        def pragmas() -> dict[str, int]:
+            return {name: sqlite.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
+
+        before = pragmas()
+        with pipeline._import_pragmas(conn):
+            during = pragmas()
+        after = pragmas()
+    # 16 MB of page cache, 64 MB of write-ahead log between checkpoints whatever the page size,
+    # no foreign-key checks; then the connection's own settings again.
+    assert during == {"cache_size": -16 * 1024, "wal_autocheckpoint": 64 * 2**20 // before["page_size"],
+                      "foreign_keys": 0, "page_size": before["page_size"]}  # fmt: skip
+    assert after == before and before["foreign_keys"] == 1
