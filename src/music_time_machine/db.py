@@ -22,7 +22,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 # A new SQLite database's page size (SQLite's default is 4 KB; an existing database keeps its
 # own). Importing 1M plays stored them in 0.4-0.8 s less with 16 KB pages, 32 KB gained little
-# more, and the pages' benchmark stayed within its noise (bench/, README: Performance).
+# more, and the pages' benchmark was a little slower, well within its target (README: Performance).
 PAGE_SIZE = 16 * 1024
 
 

@@ -21,7 +21,6 @@ from pathlib import Path, PurePosixPath
 from zlib_ng import zlib_ng
 
 MB = 1024 * 1024
-_CHUNK = MB
 NESTED_ZIP = "nested zip files are not read; unzip it first"
 _BOMB = "unpacks to far more than it takes in the zip (a zip bomb?); it was not read"
 # Below this size a file's compression ratio does not matter: it cannot hurt.
