@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import gc
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when an app is made: the import's reader process has no use for Flask
     from flask import Flask
 
-try:
-    __version__ = version("music-time-machine")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    """`__version__`, read from the installed package's metadata when first asked for (importing
+    importlib.metadata took 60 ms of the import's reader process's start, which never asks)."""
+    if name == "__version__":
+        return _version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("music-time-machine")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -98,3 +98,25 @@ def test_an_import_read_in_a_second_process_stores_the_same_plays(engine, export
             for user in (here, there)
         ]
     assert rows[0] == rows[1]
+
+
+def test_the_reader_process_loads_neither_flask_nor_package_metadata():
+    # What the reader's start costs the import before its first file: Flask comes only with an
+    # app, and the package's version only when asked for.
+    env = {**os.environ, "PYTHONPATH": str(Path(reader.__file__).resolve().parents[2])}
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, music_time_machine.importers.reader; print(*sorted(sys.modules))"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert "music_time_machine.importers.reader" in loaded
+    assert not {"flask", "importlib.metadata"} & set(loaded)
+
+
+def test_the_package_version_comes_from_its_metadata():
+    import importlib.metadata
+
+    import music_time_machine
+
+    assert music_time_machine.__version__ == importlib.metadata.version("music-time-machine")
+    with pytest.raises(AttributeError):
+        music_time_machine.no_such_name  # noqa: B018
