@@ -210,7 +210,7 @@ def contents(paths: list[Path]) -> dict[str, bytes]:
     return {file.name: bytes(file.read()) for file in export_files(paths) if isinstance(file, ExportFile)}
 
 
-def test_a_big_member_is_read_whole_in_pieces(make_zip: Callable[..., Path]) -> None:
+def test_a_big_member_is_read_whole(make_zip: Callable[..., Path]) -> None:
     # Several MB, unpacked in one piece.
     records = (b'{"ts": "2020-01-%02dT00:00:%02dZ", "n": %d}' % (i % 28 + 1, i % 60, i) for i in range(150_000))
     body = b"[" + b",".join(records) + b"]"

@@ -236,7 +236,7 @@ def test_a_known_zip_member_is_skipped_without_being_unpacked(make_zip: Callable
     changed = make_zip({name: b"[" + ONE_PLAY + b", " + ONE_PLAY + b"]"}, name="changed.zip")
     unpacked = []
     real_inflated = sources._inflated
-    monkeypatch.setattr(sources, "_inflated", lambda *args: unpacked.append(args[1].filename) or real_inflated(*args))
+    monkeypatch.setattr(sources, "_inflated", lambda *args: unpacked.append(args[0].filename) or real_inflated(*args))
     again = {r.name: r for r in read_export([other, changed], known={first.fingerprint})}
 
     assert again[f"other.zip/{name}"].skip_reason == ALREADY_IMPORTED
@@ -260,3 +260,17 @@ def test_a_zip_member_without_a_fingerprint_is_reported_as_reading_it_fails(make
         None, "big.zip/Streaming_History_Audio_2020.json is larger than the limit of 10 bytes per file.")
     assert (unreadable.fingerprint, unreadable.error) == (
         None, "damaged.zip/Streaming_History_Audio_2021.json cannot be read from the zip (its local file header is damaged).")
+
+
+def test_a_zip_member_s_packed_bytes_are_read_once_for_its_fingerprint_and_its_plays(
+    make_zip: Callable[..., Path], monkeypatch
+) -> None:
+    archive = make_zip({f"{EXTENDED}/Streaming_History_Audio_2020.json": b"[" + ONE_PLAY + b"]"})
+    reads = []
+    real_packed = sources._packed
+    monkeypatch.setattr(sources, "_packed", lambda *args: reads.append(args[1].filename) or real_packed(*args))
+
+    (result,) = read_export([archive])
+
+    assert result.status == "read" and result.fingerprint and len(result.records) == 1
+    assert reads == [f"{EXTENDED}/Streaming_History_Audio_2020.json"]
