@@ -69,8 +69,12 @@ def live_server(app):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    # Closed from the server's own thread: closed from this one, its sockets could go while it
+    # waits on them in select() ("Bad file descriptor" in that thread). With nothing left to
+    # watch, its loop ends.
+    server.trigger.pull_trigger(server.close)
     thread.join(timeout=5)
+    assert not thread.is_alive()
 
 
 @pytest.fixture
