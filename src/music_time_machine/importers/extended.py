@@ -9,6 +9,7 @@ other file's records are judged field by field into TypedRecords first (`extende
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -23,9 +24,10 @@ from music_time_machine.importers.fields import (
     Parsed,
     flag,
     milliseconds,
+    parse_time,
+    moment_seconds,
     parse_entries,
     text,
-    utc_seconds,
 )
 from music_time_machine.records import PlayRecord
 
@@ -35,13 +37,13 @@ class TypedRecord(msgspec.Struct):
 
     A file is first decoded into these (`detect.decode_json`): when every record fits, far less
     is left to judge in Python per record (`typed_play`). A file with any record that does not
-    fit (a number as text, a 0/1 flag, a missing `ts`…) is decoded again into Entry and each
+    fit (a number as text, a 0/1 flag, a `ts` missing or not in RFC 3339…) is decoded again into Entry and each
     record judged field by field (`extended_play`), so its bad records are skipped and counted
     by reason. A key whose presence tells the key set apart (`detect_format`) is UNSET
     when absent; the others read None.
     """
 
-    ts: str
+    ts: datetime  # RFC 3339, parsed by msgspec in C: a third of the time fromisoformat takes
     ms_played: Annotated[int, msgspec.Meta(ge=0, le=MAX_MS_PLAYED)]
     master_metadata_track_name: str | None = None
     master_metadata_album_artist_name: str | None = None
@@ -87,7 +89,7 @@ def typed_play(e: TypedRecord, keep_personal: bool = False, keep_incognito: bool
     incognito = e.incognito_mode
     if incognito and not keep_incognito:
         raise BadRecord("incognito")
-    ended_at = utc_seconds(e.ts)
+    ended_at = moment_seconds(e.ts)
     album = None
     # The kind is told by which names are filled: Spotify nulls the others.
     if (track := e.master_metadata_track_name) is not None:
@@ -137,10 +139,11 @@ def extended_play(record: Entry | dict, keep_personal: bool = False, keep_incogn
     incognito = flag(e.incognito_mode)
     if incognito and not keep_incognito:
         raise BadRecord("incognito")
-    utc_seconds(e.ts)  # judged before ms_played; typed_play reads it
+    ts = parse_time(e.ts)
+    moment_seconds(ts)  # judged before ms_played; typed_play reads it
     return typed_play(
         TypedRecord(
-            ts=e.ts,
+            ts=ts,
             ms_played=milliseconds(e.ms_played),
             master_metadata_track_name=_name(e.master_metadata_track_name),
             master_metadata_album_artist_name=_name(e.master_metadata_album_artist_name),

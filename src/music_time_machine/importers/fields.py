@@ -114,21 +114,30 @@ def parse_entries(entries: Iterable[object], to_play: Callable[[Entry], PlayReco
 
 def utc_seconds(value: object) -> int:
     """Unix seconds of an ISO time such as "2020-04-11T00:27:53Z" or "2024-08-02 22:44"."""
+    return moment_seconds(parse_time(value))
+
+
+def parse_time(value: object) -> datetime:
+    """The datetime of an ISO time (see utc_seconds); its year is judged by moment_seconds."""
     if value is None or value is UNSET:
         raise BadRecord("missing time")
     # At least "YYYY-MM-DD HH:MM": fromisoformat would read a bare date as midnight.
     if not isinstance(value, str) or len(value) < 16:
         raise BadRecord("bad time")
     try:
-        moment = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise BadRecord("bad time") from None
+
+
+def moment_seconds(moment: datetime) -> int:
+    """Unix seconds of a datetime, UTC when it names no zone (Spotify writes UTC; `endTime` says
+    so only in the documentation)."""
     if not FIRST_YEAR <= moment.year <= LAST_YEAR:
         # Spotify began in 2006; a year like 0001 or 9999 is a hand edit, and it would overflow
         # when the summary tables move it into the user's time zone.
         raise BadRecord("bad time")
     if moment.tzinfo is None:
-        # Spotify writes UTC; `endTime` says so only in the documentation.
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp())
 

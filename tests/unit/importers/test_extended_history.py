@@ -187,6 +187,9 @@ def test_ms_played_written_as_a_whole_number_is_read(ms_played: object, expected
 )
 def test_time_is_read_as_utc(ts: str, expected: int) -> None:
     assert extended_play({**RECORD, "ts": ts}).ended_at == expected
+    typed = decode_json("file.json", json.dumps([{**RECORD, "ts": ts}]).encode())  # msgspec reads the time
+    assert type(typed[0]) is TypedRecord
+    assert parse_extended(typed).records[0].ended_at == expected
 
 
 def test_odd_optional_values_become_null() -> None:
@@ -332,7 +335,9 @@ def typed_records(draw: st.DrawFn) -> dict:
         if draw(st.booleans()):
             record.pop(key, None)
     record["incognito_mode"] = draw(optional_flag)
-    record["ts"] = draw(st.sampled_from([record["ts"], "yesterday", "2020-04-11", "0001-01-01T00:30:00Z"]))
+    # Times in RFC 3339 (what a TypedRecord holds), odd ones too: naive, an offset, a year out of range.
+    record["ts"] = draw(st.sampled_from([record["ts"], "2020-04-11T00:27:53", "2020-04-11T02:27:53+02:00",
+                                         "0001-01-01T00:30:00Z"]))  # fmt: skip
     return record
 
 
