@@ -112,18 +112,6 @@ def sqlite_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str]
     return added + (insert(1, rows[whole:]) if whole < len(rows) else 0)
 
 
-def insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple]) -> None:
-    """Insert tuples of these columns as a SELECT on the same database returned them (SQLite's
-    dates as the strings it stores, which SQLAlchemy's Date would refuse)."""
-    if not rows:
-        return
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                             list(map(tuple, rows)))  # fmt: skip
-    else:
-        conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
-
-
 def insert_ignoring_conflicts(conn: Connection, table: sa.Table):
     """An INSERT that skips rows violating a unique constraint (ON CONFLICT DO NOTHING)."""
     return dialect_insert(conn, table).on_conflict_do_nothing()

@@ -1,5 +1,7 @@
 """The rollups equal a straightforward computation over the raw plays, whatever happened."""
 
+import os
+import sqlite3
 from collections import Counter
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -8,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from factories import add_plays, make_user, play
-from music_time_machine import db, rollups, users
+from music_time_machine import db, rollups, schema, users
 from music_time_machine.db import transaction
 from music_time_machine.generator import generate_history
 from music_time_machine.history import store_plays
@@ -320,45 +322,120 @@ def test_a_track_that_loses_its_first_days_plays_gets_its_later_first_day(any_en
         assert every_rollup(conn, alice) == cells
 
 
+def _refresh_with_side(engine, user_id):
+    """A refresh as an import's end runs it (pipeline._finish): a side connection, and a transaction
+    begun deferred that writes first."""
+    with engine.connect() as conn, rollups.side_connection(conn) as side, conn.begin():
+        conn.execute(schema.users.update().where(schema.users.c.id == user_id).values(display_name="writer"))
+        rollups.refresh(conn, user_id, side)
+    return side
+
+
 def test_a_refresh_with_a_side_connection_equals_a_rebuild(any_engine):
-    """An import's end refreshes with a side connection computing the hour cells (on another
-    core): the same summaries as a rebuild, when everything is new and when a few days are."""
-    records = list(generate_history(1_500, start=date(2025, 3, 1), end=date(2025, 5, 1), seed=13))
+    """An import's end refreshes with a side connection computing the hour cells and the later
+    months' cells (on another core): the same summaries as a rebuild, when everything is new,
+    when a few days are, and when the stale days are within months whose other days are not."""
+    records = list(generate_history(2_000, start=date(2025, 3, 1), end=date(2025, 7, 1), seed=13))
+    middle = [r for r in records if date(2025, 4, 10) <= datetime.fromtimestamp(r.ended_at, UTC).date() <= date(2025, 5, 20)]
+    first = [r for r in records if r not in middle]
     with transaction(any_engine) as conn:
         alice = make_user(conn, "alice", time_zone="Europe/Berlin")
-        store_plays(conn, alice, records[:1_000], refresh=False)
-    for later in (None, records[1_000:]):
+        store_plays(conn, alice, first[:1_000], refresh=False)
+    for later in (None, first[1_000:], middle):
         if later:
             with transaction(any_engine) as conn:
                 store_plays(conn, alice, later, refresh=False)
-        with any_engine.connect() as side, transaction(any_engine) as conn:
+        with transaction(any_engine) as conn:
             assert rollups.is_stale(conn, alice)
-            rollups.refresh(conn, alice, side)
-            refreshed = every_rollup(conn, alice)
-        assert refreshed["hourly_plays"]
+        side = _refresh_with_side(any_engine, alice)
+        assert (side is None) == (any_engine.dialect.name != "sqlite")
         with transaction(any_engine) as conn:
             assert not rollups.is_stale(conn, alice)
+            refreshed = every_rollup(conn, alice)
+            assert refreshed["hourly_plays"]
             rollups.rebuild(conn, alice)
             assert every_rollup(conn, alice) == refreshed
             assert_consistent(conn, alice, "Europe/Berlin")
 
 
-def test_a_side_connection_that_is_the_same_database_connection_is_not_used():
-    """An in-memory SQLite database gives one connection per thread, so the import's side
-    connection would be its write connection: its rollback would undo the refresh."""
+def test_the_side_connection_takes_the_later_months_and_leaves_nothing_behind(engine):
+    """The side computes the days of the months that hold about SIDE_SHARE of the plays, the
+    last ones; its scratch database is gone afterwards and the import's connection, back in the
+    pool, no longer has it attached."""
+    records = list(generate_history(3_000, start=date(2025, 1, 1), end=date(2025, 7, 1), seed=5))
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, records, refresh=False)
+    with engine.connect() as conn, rollups.side_connection(conn) as side:
+        scratch = side.exec_driver_sql("PRAGMA main.database_list").all()[0][2]
+        with conn.begin():
+            rollups.refresh(conn, alice, side)
+        side_days = side.execute(sa.select(daily_plays.c.day, daily_plays.c.plays)).all()
+        attached = [row[1] for row in conn.exec_driver_sql("PRAGMA database_list")]
+        assert attached == ["main", "side"]
+    split = min(day for day, _ in side_days)
+    assert split.day == 1 and date(2025, 2, 1) <= split <= date(2025, 6, 1)
+    assert sum(count for _, count in side_days) == pytest.approx(rollups.SIDE_SHARE * len(records), rel=0.5)
+    assert not os.path.exists(scratch) and not os.path.exists(os.path.dirname(scratch))
+    with engine.connect() as conn:
+        assert [row[1] for row in conn.exec_driver_sql("PRAGMA database_list")] == ["main"]
+        assert_consistent(conn, alice)
+
+
+def test_no_side_connection_for_an_in_memory_database():
+    """An in-memory SQLite database has no file a second connection could open (and gives one
+    connection per thread): the refresh is done by the import's connection alone."""
     engine = db.make_engine("sqlite://")
     db.upgrade(engine)
     records = list(generate_history(300, start=date(2025, 3, 1), end=date(2025, 4, 1), seed=13))
     with transaction(engine) as conn:
         alice = make_user(conn, "alice")
         store_plays(conn, alice, records, refresh=False)
-    with engine.connect() as side, transaction(engine) as conn:
-        assert side.connection.dbapi_connection is conn.connection.dbapi_connection
-        rollups.refresh(conn, alice, side)
+    assert _refresh_with_side(engine, alice) is None
     with transaction(engine) as conn:
         assert not rollups.is_stale(conn, alice)
+        assert_consistent(conn, alice)
+    engine.dispose()
+
+
+def test_a_side_connection_that_cannot_start_leaves_the_refresh_to_the_import(engine, monkeypatch, caplog):
+    """No room for the scratch database (a full temporary folder): no side connection, a warning
+    in the log, and the same summaries."""
+    records = list(generate_history(500, start=date(2025, 1, 1), end=date(2025, 4, 1), seed=5))
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, records, refresh=False)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rollups.tempfile, "TemporaryDirectory", full)
+    assert _refresh_with_side(engine, alice) is None
+    assert "summaries without a side connection" in caplog.text
+    with transaction(engine) as conn:
+        assert not rollups.is_stale(conn, alice)
+        assert_consistent(conn, alice)
+
+
+def test_a_side_connection_that_fails_midway_leaves_its_part_to_the_import(engine, monkeypatch, caplog):
+    """The side's database fills up while it computes: the import's connection computes the
+    side's months itself, and the summaries are complete."""
+    records = list(generate_history(1_500, start=date(2025, 1, 1), end=date(2025, 7, 1), seed=5))
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, records, refresh=False)
+    on_side = rollups._on_side
+
+    def fails_midway(side, *args):
+        on_side(side, *args)  # its rows are in the scratch database, and must not be copied as well
+        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(rollups, "_on_side", fails_midway)
+    assert _refresh_with_side(engine, alice) is not None
+    assert "the side connection failed" in caplog.text
+    with transaction(engine) as conn:
+        assert not rollups.is_stale(conn, alice)
+        assert_consistent(conn, alice)
         refreshed = every_rollup(conn, alice)
-        assert refreshed["hourly_plays"]
         rollups.rebuild(conn, alice)
         assert every_rollup(conn, alice) == refreshed
-    engine.dispose()

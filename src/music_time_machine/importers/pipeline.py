@@ -279,17 +279,17 @@ def _finish(engine: Engine, batch_id: int, report: dict) -> None:
     """End the batch, with the user's summary tables brought up to date in the same transaction."""
     report["totals"] = totals(report["files"])
     failed = "error" in report or report["totals"]["files_failed"] > 0
-    with engine.connect() as conn, engine.connect() as side, _import_pragmas(conn):
-        with conn.execution_options(write=True).begin():  # before the side connection's first read
+    with engine.connect() as conn, _import_pragmas(conn), rollups.side_connection(conn) as side:
+        # Begun deferred, and writing first (see rollups.side_connection): the write lock is
+        # taken before anything is read, and before the side connection's first read.
+        with conn.begin():
             user_id = conn.execute(
-                sa.select(import_batches.c.user_id).where(import_batches.c.id == batch_id)
-            ).scalar_one()
-            rollups.refresh(conn, user_id, side)  # side: some of the work on the other core
-            conn.execute(
                 import_batches.update()
                 .where(import_batches.c.id == batch_id)
                 .values(status="failed" if failed else "done", report=report, finished_at=utcnow())
-            )
+                .returning(import_batches.c.user_id)
+            ).scalar_one()
+            rollups.refresh(conn, user_id, side)  # side: some of the work on the other core
 
 
 def is_dead(batch: dict, *, now: datetime) -> bool:
