@@ -439,3 +439,21 @@ def test_a_side_connection_that_fails_midway_leaves_its_part_to_the_import(engin
         refreshed = every_rollup(conn, alice)
         rollups.rebuild(conn, alice)
         assert every_rollup(conn, alice) == refreshed
+
+
+def test_a_partial_refresh_of_many_tracks_computes_every_tracks_totals_again(engine, monkeypatch):
+    """Stale days with more tracks than an IN list holds (CHUNK, here 5): every track's totals are
+    computed again from all the day cells instead of track by track; the same as a rebuild."""
+    monkeypatch.setattr(rollups, "CHUNK", 5)
+    records = list(generate_history(600, start=date(2025, 1, 1), end=date(2025, 4, 1), seed=3))
+    later = [r for r in records if datetime.fromtimestamp(r.ended_at, UTC).date() >= date(2025, 2, 10)]
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, [r for r in records if r not in later])
+        store_plays(conn, alice, later, refresh=False)
+        assert len({r.spotify_uri for r in later}) > 5
+        rollups.refresh(conn, alice)
+        refreshed = every_rollup(conn, alice)
+        rollups.rebuild(conn, alice)
+        assert every_rollup(conn, alice) == refreshed
+        assert_consistent(conn, alice)
