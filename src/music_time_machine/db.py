@@ -112,6 +112,22 @@ def sqlite_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str]
     return added + (insert(1, rows[whole:]) if whole < len(rows) else 0)
 
 
+def sqlite_insert_new(conn: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple],
+                      returning: Sequence[str]) -> list[tuple]:  # fmt: skip
+    """SQLite only: `sqlite_insert_rows`, then the `returning` columns of the rows it added, in
+    the order of their ids, read straight through sqlite3 (a tuple a row, no SQLAlchemy Row).
+
+    The added rows are those with ids above the largest before: SQLite has one writer, and a
+    write after another writer's commit fails (busy snapshot) instead of going on with an old
+    view. (SQLAlchemy's INSERT … RETURNING for the 60,000 tracks of a 1M-play import cost 1 s;
+    this a tenth of that.)
+    """
+    sqlite = conn.connection.dbapi_connection
+    before = sqlite.execute(f"SELECT coalesce(max(id), 0) FROM {table.name}").fetchone()[0]
+    sqlite_insert_rows(conn, table, columns, rows)
+    return sqlite.execute(f"SELECT {', '.join(returning)} FROM {table.name} WHERE id > ? ORDER BY id", (before,)).fetchall()
+
+
 def insert_ignoring_conflicts(conn: Connection, table: sa.Table):
     """An INSERT that skips rows violating a unique constraint (ON CONFLICT DO NOTHING)."""
     return dialect_insert(conn, table).on_conflict_do_nothing()

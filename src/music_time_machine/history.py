@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollups
-from .db import chunks, dialect_insert, insert_ignoring_conflicts, sqlite_insert_rows
+from .db import chunks, dialect_insert, insert_ignoring_conflicts, sqlite_insert_new, sqlite_insert_rows
 from .records import PlayRecord, name_key
 from .schema import artists, plays, tracks
 
@@ -88,10 +88,16 @@ class Catalogue:
         if not missing:
             return
         self._load_artists(conn, missing)
-        new = [{"name": names[key], "name_key": key} for key in missing if key not in self.artist_ids]
-        if new:
-            conn.execute(insert_ignoring_conflicts(conn, artists), new)
-            self._load_artists(conn, [row["name_key"] for row in new])
+        new = [key for key in missing if key not in self.artist_ids]
+        if not new:
+            return
+        if conn.dialect.name == "sqlite":
+            added = sqlite_insert_new(conn, artists, ("name", "name_key"), [(names[key], key) for key in new], ("name_key", "id"))
+            self.artist_ids.update(added)
+            new = [key for key in new if key not in self.artist_ids]  # stored meanwhile by another writer
+        else:
+            conn.execute(insert_ignoring_conflicts(conn, artists), [{"name": names[key], "name_key": key} for key in new])
+        self._load_artists(conn, new)
 
     def _load_artists(self, conn: Connection, keys: Sequence[str]) -> None:
         for chunk in chunks(keys):
@@ -131,20 +137,11 @@ class Catalogue:
                                      [dict(zip(_TRACK_COLUMNS, row)) for row in without_uri]))  # fmt: skip
 
     def _insert_tracks_sqlite(self, conn: Connection, rows: list[tuple]) -> None:
-        """Insert tracks (tuples in _TRACK_COLUMNS order) straight through sqlite3, then learn them.
-
-        SQLAlchemy's INSERT … RETURNING for many rows cost 1 s of a 1M-play import; tuples
-        straight through sqlite3 (`db.sqlite_insert_rows`) a tenth of that. The new ids are those
-        above the largest before: SQLite has one writer, and a write after another writer's
-        commit fails (busy snapshot) instead of going on with an old view.
-        """
+        """Insert tracks (tuples in _TRACK_COLUMNS order) straight through sqlite3
+        (`db.sqlite_insert_new`), then learn them."""
         if not rows:
             return
-        before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM tracks").scalar_one()
-        sqlite_insert_rows(conn, tracks, _TRACK_COLUMNS, rows)
-        self._learn(conn.exec_driver_sql(
-            "SELECT id, artist_id, title_key, spotify_uri FROM tracks WHERE id > ? ORDER BY id", (before,)
-        ))  # fmt: skip
+        self._learn(sqlite_insert_new(conn, tracks, _TRACK_COLUMNS, rows, ("id", "artist_id", "title_key", "spotify_uri")))
         # Any stored meanwhile by another writer (skipped by the insert) are loaded.
         self._load_tracks_by_uri(conn, [row[4] for row in rows if row[4] and row[4] not in self.track_ids_by_uri])
 
