@@ -125,7 +125,13 @@ def parse_time(value: object) -> datetime:
     if not isinstance(value, str) or len(value) < 16:
         raise BadRecord("bad time")
     try:
-        return datetime.fromisoformat(value)
+        # RFC 3339 as msgspec reads it into a TypedRecord's `ts` (a lowercase "t", more than six
+        # digits of a second, rounded), so that a file's records are read alike on both paths.
+        return msgspec.convert(value, datetime)
+    except msgspec.ValidationError:
+        pass
+    try:
+        return datetime.fromisoformat(value)  # the other ISO forms, such as "2024-08-02 22:44"
     except ValueError:
         raise BadRecord("bad time") from None
 
