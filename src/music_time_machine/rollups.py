@@ -31,6 +31,7 @@ import functools
 import logging
 import os
 import secrets
+import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -279,7 +280,7 @@ def _recompute(
             _cells(conn, user_id, *cells(start, split), first, split_day - timedelta(days=1))
         try:
             done.result()
-        except (OSError, sa.exc.DBAPIError):  # a full temporary folder, say: this connection does it
+        except _SIDE_FAILURES:  # a full temporary folder, say: this connection does it
             log.warning("the side connection failed; its part of the summaries is computed again", exc_info=True)
             _cells(conn, user_id, *cells(split, end), split_day, last)
         else:
@@ -360,6 +361,9 @@ def _cells(conn: Connection, user_id: int, hours, days, first: date, last: date)
 
 # --- the side connection ----------------------------------------------------------------------
 
+# What a side connection may fail with (a full or unwritable temporary folder, say), after which
+# the importing connection does the work alone: not a programming error.
+_SIDE_FAILURES = (OSError, sqlite3.OperationalError, sa.exc.OperationalError)
 # The summaries the side connection computes (in its own database) and `_recompute` copies.
 _SIDE_TABLES = (hourly_plays, daily_plays, monthly_tracks, monthly_artists, monthly_charts)
 # The share of the plays whose cells the side computes: a little under half, as the importing
@@ -392,7 +396,7 @@ def side_connection(conn: Connection) -> Iterator[Connection | None]:
     with ExitStack() as stack:
         try:
             side = stack.enter_context(_scratch_side(conn, database))
-        except (OSError, sa.exc.DBAPIError):  # a full or unwritable temporary folder, say
+        except _SIDE_FAILURES:  # a full or unwritable temporary folder, say
             log.warning("summaries without a side connection", exc_info=True)
             side = None
         yield side
@@ -402,7 +406,7 @@ def side_connection(conn: Connection) -> Iterator[Connection | None]:
 def _scratch_side(conn: Connection, database: str) -> Iterator[Connection]:
     """`side_connection`'s side: a connection to a new scratch database in a temporary folder,
     with `database` attached as `app` and the scratch attached to `conn` as `side`."""
-    with tempfile.TemporaryDirectory(prefix="mtm-refresh-") as folder:
+    with tempfile.TemporaryDirectory(prefix="mtm-refresh-", ignore_cleanup_errors=True) as folder:
         path = os.path.join(folder, "summaries.sqlite3")
         engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool,
                                   connect_args={"check_same_thread": False, "isolation_level": None})  # fmt: skip
@@ -413,7 +417,8 @@ def _scratch_side(conn: Connection, database: str) -> Iterator[Connection]:
             cache_size = writer.execute("PRAGMA cache_size").fetchone()[0] // 2
             with engine.connect() as side:
                 # A scratch: nothing to recover after a crash, so no journal.
-                for pragma in (f"page_size = {PAGE_SIZE}", "journal_mode = OFF", "synchronous = OFF",
+                # No foreign keys: the summary tables' DDL names `users`, which is in `app`.
+                for pragma in (f"page_size = {PAGE_SIZE}", "journal_mode = OFF", "synchronous = OFF", "foreign_keys = OFF",
                                f"busy_timeout = {BUSY_TIMEOUT_MS}", f"cache_size = {cache_size}"):  # fmt: skip
                     side.exec_driver_sql(f"PRAGMA {pragma}")
                 side.exec_driver_sql("ATTACH DATABASE ? AS app", (database,))  # read (and checkpointed) only
@@ -426,7 +431,10 @@ def _scratch_side(conn: Connection, database: str) -> Iterator[Connection]:
                 try:
                     yield side
                 finally:
-                    writer.execute("DETACH DATABASE side")
+                    try:
+                        writer.execute("DETACH DATABASE side")
+                    except sqlite3.Error:  # (conn's transaction still open): the pool drops the connection
+                        conn.invalidate()
         finally:
             engine.dispose()
 

@@ -369,6 +369,7 @@ def test_the_side_connection_takes_the_later_months_and_leaves_nothing_behind(en
     with engine.connect() as conn, rollups.side_connection(conn) as side:
         scratch = side.exec_driver_sql("PRAGMA main.database_list").all()[0][2]
         with conn.begin():
+            conn.execute(schema.users.update().where(schema.users.c.id == alice).values(display_name="writer"))
             rollups.refresh(conn, alice, side)
         side_days = side.execute(sa.select(daily_plays.c.day, daily_plays.c.plays)).all()
         attached = [row[1] for row in conn.exec_driver_sql("PRAGMA database_list")]
@@ -456,4 +457,23 @@ def test_a_partial_refresh_of_many_tracks_computes_every_tracks_totals_again(eng
         refreshed = every_rollup(conn, alice)
         rollups.rebuild(conn, alice)
         assert every_rollup(conn, alice) == refreshed
+        assert_consistent(conn, alice)
+
+
+def test_a_side_connection_that_cannot_be_attached_leaves_the_refresh_to_the_import(engine, caplog):
+    """The import's connection already has a database attached as `side` (SQLite refuses a
+    second): no side connection, a warning in the log, and the same summaries."""
+    records = list(generate_history(500, start=date(2025, 1, 1), end=date(2025, 4, 1), seed=5))
+    with transaction(engine) as conn:
+        alice = make_user(conn, "alice")
+        store_plays(conn, alice, records, refresh=False)
+    with engine.connect() as conn:
+        conn.connection.dbapi_connection.execute("ATTACH DATABASE ':memory:' AS side")
+        with rollups.side_connection(conn) as side, conn.begin():
+            assert side is None
+            rollups.refresh(conn, alice, side)
+        conn.connection.dbapi_connection.execute("DETACH DATABASE side")
+    assert "summaries without a side connection" in caplog.text
+    with transaction(engine) as conn:
+        assert not rollups.is_stale(conn, alice)
         assert_consistent(conn, alice)
