@@ -82,6 +82,11 @@ def month_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+def _next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=1) + timedelta(days=31)).replace(day=1)
+
+
 def settings(conn: Connection, user_id: int) -> tuple[str, int]:
     row = conn.execute(
         sa.select(users.c.time_zone, users.c.listen_threshold_ms).where(users.c.id == user_id)
@@ -250,7 +255,7 @@ def _recompute(
     dialect = conn.dialect.name
     tz = zone(tz_name)
     if side is not None:  # whole months, which the side's database then holds all the days of
-        first, last = first.replace(day=1), (last.replace(day=1) + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+        first, last = first.replace(day=1), _next_month(last) - timedelta(days=1)
     start, end = _midnight_utc(first, tz), _midnight_utc(last + timedelta(days=1), tz)
     months = {"user_id": user_id, "first_month": month_of(first), "last_month": month_of(last)}
     d = daily_plays.c
@@ -340,7 +345,7 @@ def _cells(conn: Connection, user_id: int, hours, days, first: date, last: date)
     d = daily_plays.c
     conn.execute(hourly_plays.insert().from_select(_HOUR_COLUMNS, hours))
     conn.execute(daily_plays.insert().from_select(["user_id", "day", "track_id", "artist_id", *_COUNTS], days))
-    first_month, after_months = first.replace(day=1), (last.replace(day=1) + timedelta(days=31)).replace(day=1)
+    first_month, after_months = first.replace(day=1), _next_month(last)
     cells = (
         sa.select(_month_of_day(d.day, dialect).label("month"), d.track_id, d.artist_id, d.plays, d.listens,
                   d.ms_played, d.skips)
@@ -454,7 +459,7 @@ def _split_day(conn: Connection, user_id: int, tz: ZoneInfo, first: date, last: 
         return after
     split = datetime.fromtimestamp(at, tz).date().replace(day=1)
     if split <= first:
-        split = (first.replace(day=1) + timedelta(days=31)).replace(day=1)
+        split = _next_month(first)
     return min(split, after)
 
 

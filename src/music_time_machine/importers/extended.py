@@ -24,9 +24,9 @@ from music_time_machine.importers.fields import (
     Parsed,
     flag,
     milliseconds,
-    parse_time,
     moment_seconds,
     parse_entries,
+    parse_time,
     text,
 )
 from music_time_machine.records import PlayRecord
